@@ -1,0 +1,1 @@
+"""One module per ``greenperf`` sub-command, each with ``register(subparsers)``."""

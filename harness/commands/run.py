@@ -1,0 +1,126 @@
+"""``greenperf run``: train workloads to their targets and write result files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness import contention
+from harness.commands.output import emit_json, table
+from harness.errors import UsageError
+from harness.progress import Progress
+from harness.runner import RunRequest, run_workload
+from harness.workload import get_suite, get_workload
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="train a workload (or a suite) to its target")
+    p.add_argument("workload", nargs="?", help="workload name (see greenperf list)")
+    p.add_argument("--suite", help="run every workload of a suite (e.g. quick)")
+    p.add_argument("--scale", default=None, help="tiny (2 CPU cores) or standard (one GPU)")
+    p.add_argument("--runs", type=int, default=None, help="seeded runs (default: the workload's)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, one per run")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="global batch size; the learning rate follows the recipe's scaling rule "
+                        "(stays closed division)")
+    p.add_argument("--set", action="append", default=[], metavar="[PHASE.]KEY=VALUE",
+                   help="override a recipe setting (makes the result open division)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="use a local copy of real data in the workload's format")
+    p.add_argument("--system", type=Path, default=None,
+                   help="TOML with the declared system description (MLCommons field names)")
+    p.add_argument("--wait-quiet", action="store_true",
+                   help="wait for a quiet machine before each run and retry contended runs")
+    p.add_argument("--contention-threshold", type=float, default=contention.DEFAULT_THRESHOLD,
+                   help="foreign cores above which a run is flagged contended")
+    p.add_argument("--no-compliance", action="store_true",
+                   help="skip the official compliance checker after each run")
+    p.add_argument("--cpu-tdp", type=float, default=None,
+                   help="CPU package TDP in watts for the CPU energy estimate (when no RAPL)")
+    p.add_argument("--no-energy", action="store_true", help="do not measure energy")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(handler=run)
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item}", "expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--seeds {text}", "expected comma-separated integers") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.workload) == bool(args.suite):
+        raise UsageError("greenperf run", "name a workload or --suite, not both or neither")
+    if args.suite:
+        suite = get_suite(args.suite)
+        names, scale = list(suite.workloads), args.scale or suite.scale
+        runs = args.runs if args.runs is not None else suite.runs
+    else:
+        names, scale, runs = [args.workload], args.scale or "tiny", args.runs
+    workloads = [get_workload(n) for n in names]
+    if args.contention_threshold <= 0:
+        raise UsageError("--contention-threshold", "must be > 0")
+    progress = Progress(enabled=not args.quiet)
+    if args.cpu_tdp is not None and args.cpu_tdp <= 0:
+        raise UsageError("--cpu-tdp", "must be > 0 watts")
+    energy_factory = None if args.no_energy else _energy_factory(args.cpu_tdp)
+    summary = []
+    for workload in workloads:
+        request = RunRequest(
+            workload=workload, scale=scale,
+            runs=runs if runs is not None else workload.default_runs(scale),
+            out_dir=args.out, seeds=_parse_seeds(args.seeds), device=args.device,
+            threads=args.threads, batch_size=args.batch_size, overrides=_parse_sets(args.set),
+            data_dir=args.data_dir, system_file=args.system, wait_quiet=args.wait_quiet,
+            contention_threshold=args.contention_threshold,
+            check_compliance=not args.no_compliance, progress=progress,
+            energy_factory=energy_factory,
+        )
+        path = run_workload(request)
+        doc = json.loads(path.read_text())
+        for phase in doc["phases"]:
+            score = phase["score"]
+            summary.append({"workload": doc["workload"], "phase": phase["name"],
+                            "scale": doc["scale"], "score_seconds": score["value"],
+                            "method": score["method"], "reason": score["reason"],
+                            "runs": score["n_runs"], "success": score["n_success"],
+                            "result": str(path)})
+    if args.json:
+        emit_json(summary)
+    else:
+        print(table([[s["workload"], s["phase"], s["scale"],
+                      "-" if s["score_seconds"] is None else f"{s['score_seconds']:.2f} s",
+                      s["method"], f"{s['success']}/{s['runs']}", s["result"]] for s in summary],
+                    ["workload", "phase", "scale", "time to target", "score", "ok", "result"]))
+    return 0 if all(s["score_seconds"] is not None for s in summary) else 1
+
+
+def _energy_factory(cpu_tdp_watts: float | None):
+    """An EnergyMonitor per workload run: NVML on CUDA devices, RAPL or a TDP estimate."""
+    from harness.meters import EnergyMonitor
+
+    def make(device: str) -> EnergyMonitor:
+        on_gpu = device.startswith("cuda")
+        index = int(device.split(":", 1)[1]) if on_gpu and ":" in device else 0
+        return EnergyMonitor(gpu_indices=[index] if on_gpu else None, measure_gpu=on_gpu,
+                             cpu_tdp_watts=cpu_tdp_watts)
+
+    return make

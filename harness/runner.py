@@ -1,0 +1,306 @@
+"""Runs N seeded runs of a workload and keeps its result file current.
+
+The result file is rewritten after every completed run, marked ``incomplete``
+until the last one, so Ctrl-C or a crash during run k leaves runs 1..k-1 on
+disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import __version__, compliance, contention, sysinfo
+from harness.errors import UsageError
+from harness.progress import Progress
+from harness.results import SCHEMA_VERSION, canonical_json, ensure_writable_dir, write_result
+from harness.scoring import olympic_score
+from harness.training import EnergyWindowSource, RunContext, ruleset_spec, run_phase
+from harness.workload import Phase, PhaseData, Recipe, Workload, check_scale
+
+RECIPE_FIELDS = {f.name for f in dataclasses.fields(Recipe)} - {"hyperparameters"}
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for; validated by ``resolve``."""
+
+    workload: Workload
+    scale: str
+    runs: int
+    out_dir: Path
+    seeds: list[int] | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    batch_size: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+    system_file: Path | None = None
+    wait_quiet: bool = False
+    contention_threshold: float = contention.DEFAULT_THRESHOLD
+    max_retries: int = 2
+    check_compliance: bool = True
+    energy_factory: Any = None
+    progress: Progress = field(default_factory=Progress)
+
+
+def _coerce(value: str, like: Any, where: str) -> Any:
+    try:
+        if isinstance(like, bool):
+            if value.lower() in ("1", "true", "yes"):
+                return True
+            if value.lower() in ("0", "false", "no"):
+                return False
+            raise ValueError(value)
+        if isinstance(like, int):
+            return int(value)
+        if isinstance(like, float):
+            return float(value)
+    except ValueError as exc:
+        raise UsageError(where, f"{value!r} is not a valid {type(like).__name__}") from exc
+    return value
+
+
+def apply_overrides(phases: list[Phase], recipes: dict[str, Recipe], batch_size: int | None,
+                    overrides: dict[str, str]) -> tuple[dict[str, Recipe], str]:
+    """Apply ``--batch-size`` (closed, by the scaling rule) and ``--set`` (makes it open)."""
+    division = "closed"
+    out = dict(recipes)
+    if batch_size is not None:
+        if batch_size < 1:
+            raise UsageError("--batch-size", f"{batch_size} must be a positive integer")
+        out = {name: r.with_batch_size(batch_size) for name, r in out.items()}
+    names = [p.name for p in phases]
+    for key, raw in overrides.items():
+        phase_name, _, name = key.rpartition(".")
+        targets = [phase_name] if phase_name else names
+        where = f"--set {key}"
+        if phase_name and phase_name not in names:
+            raise UsageError(where, f"unknown phase {phase_name!r} (phases: {', '.join(names)})")
+        for target in targets:
+            recipe = out[target]
+            if name in RECIPE_FIELDS:
+                value = _coerce(raw, getattr(recipe, name), where)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+                    raise UsageError(where, f"{raw} must be > 0")
+                recipe = dataclasses.replace(recipe, **{name: value})
+            elif name in recipe.hyperparameters:
+                hyper = dict(recipe.hyperparameters)
+                hyper[name] = _coerce(raw, hyper[name], where)
+                recipe = dataclasses.replace(recipe, hyperparameters=hyper)
+            else:
+                known = sorted(RECIPE_FIELDS | set(recipe.hyperparameters))
+                raise UsageError(where, f"unknown setting {name!r} (known: {', '.join(known)})")
+            out[target] = recipe
+        division = "open"
+    return out, division
+
+
+def _seeds(request: RunRequest) -> list[int]:
+    if request.runs < 1:
+        raise UsageError("--runs", f"{request.runs} must be at least 1")
+    seeds = request.seeds if request.seeds is not None else list(range(request.runs))
+    if len(seeds) != request.runs:
+        raise UsageError("--seeds", f"{len(seeds)} seeds given for {request.runs} runs")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError("--seeds", "seeds must be distinct")
+    return seeds
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(config)).hexdigest()
+
+
+def result_path(out_dir: Path, workload: str, scale: str) -> Path:
+    return out_dir / f"{workload}_{scale}_training.json"
+
+
+def run_workload(request: RunRequest) -> Path:
+    """Run and score a workload; returns the result file's path."""
+    import torch
+
+    workload = request.workload
+    check_scale(workload, request.scale)
+    seeds = _seeds(request)
+    if request.threads is not None:
+        if request.threads < 1:
+            raise UsageError("--threads", f"{request.threads} must be at least 1")
+        torch.set_num_threads(request.threads)
+    if request.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {request.device}", "CUDA is not available on this machine")
+    if request.data_dir is not None and not request.data_dir.is_dir():
+        raise UsageError(f"--data-dir {request.data_dir}", "not a folder")
+    phases = workload.phases()
+    references = {p.name: p.recipe(request.scale, request.data_dir) for p in phases}
+    recipes, division = apply_overrides(phases, references, request.batch_size, request.overrides)
+    declared = sysinfo.load_declared(request.system_file)
+    out_dir = ensure_writable_dir(request.out_dir)
+    auto = sysinfo.auto_system()
+    system = {"name": sysinfo.system_name(declared, auto), "auto": auto, "declared": declared,
+              "declared_source": str(request.system_file) if request.system_file else None}
+    config = {
+        "workload": workload.name, "scale": request.scale, "division": division,
+        "runs": request.runs, "seeds": seeds, "device": request.device,
+        "threads": torch.get_num_threads(), "batch_size_override": request.batch_size,
+        "overrides": dict(request.overrides),
+        "data_dir": str(request.data_dir) if request.data_dir else None,
+        "phases": {name: r.to_dict() for name, r in recipes.items()},
+        "contention_threshold": request.contention_threshold, "wait_quiet": request.wait_quiet,
+    }
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "training",
+        "generator": {"name": "greenperf", "version": __version__},
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": "incomplete",
+        "status_reason": "running",
+        "workload": workload.name,
+        "scale": request.scale,
+        "division": division,
+        "origin": "greenperf",
+        "system": system,
+        "software": sysinfo.software(),
+        "config": config,
+        "config_hash": config_hash(config),
+        "phases": [],
+        "sustainability": None,
+        "compliance": {"rulesets": compliance.rulesets_to_check(), "findings": []},
+    }
+    path = result_path(out_dir, workload.name, request.scale)
+    log_root = out_dir / "logs" / f"{workload.name}_{request.scale}"
+
+    request.progress.message(f"greenperf: {workload.name} ({request.scale}, {division}), "
+                             f"{request.runs} run(s) -> {path}")
+    datas: dict[str, PhaseData] = {}
+    for phase in phases:
+        begin = time.perf_counter()
+        datas[phase.name] = phase.build_data(recipes[phase.name], request.scale, request.data_dir)
+        dataset = datas[phase.name].info.to_dict()
+        dataset["generation_seconds"] = time.perf_counter() - begin
+        doc["phases"].append({
+            "name": phase.name, "metric": phase.metric, "target": recipes[phase.name].target,
+            "recipe": recipes[phase.name].to_dict(), "dataset": dataset, "runs": [],
+            "score": olympic_score([], []).to_dict(),
+        })
+    write_result(path, doc)
+
+    ctx_base = dict(workload=workload, scale=request.scale, division=division,
+                    device=request.device,
+                    submitter=str(declared.get("submitter") or "unspecified"),
+                    platform=system["name"],
+                    submission_status=str(declared.get("status") or "onprem"),
+                    progress=request.progress, run_count=request.runs,
+                    contention_threshold=request.contention_threshold)
+    energy: EnergyWindowSource | None = (request.energy_factory(request.device)
+                                         if request.energy_factory else None)
+    completed = 0
+    try:
+        for k, seed in enumerate(seeds, start=1):
+            _run_all_phases(request, phases, datas, recipes, references, seed, k, ctx_base,
+                            energy, log_root, out_dir, doc)
+            completed = k
+            _rescore(doc)
+            doc["status_reason"] = f"{completed} of {request.runs} runs done"
+            write_result(path, doc)
+    except KeyboardInterrupt:
+        doc["status"] = "incomplete"
+        doc["status_reason"] = (f"interrupted during run {completed + 1} of {request.runs}; "
+                                f"runs 1-{completed} kept" if completed else
+                                "interrupted during run 1; no run completed")
+        write_result(path, doc)
+        raise
+    finally:
+        if energy is not None and hasattr(energy, "close"):
+            doc["energy_meters"] = energy.describe() if hasattr(energy, "describe") else None
+            energy.close()
+    doc["status"] = "complete"
+    doc["status_reason"] = None
+    write_result(path, doc)
+    return path
+
+
+def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, PhaseData],
+                    recipes: dict[str, Recipe], references: dict[str, Recipe], seed: int, k: int,
+                    ctx_base: dict[str, Any], energy: EnergyWindowSource | None, log_root: Path,
+                    out_dir: Path, doc: dict[str, Any]) -> None:
+    previous = None
+    previous_ok = True
+    for phase, phase_doc in zip(phases, doc["phases"], strict=True):
+        recipe = recipes[phase.name]
+        log_path = log_root / phase.name / f"result_{k}.txt"
+        record = None
+        for attempt in range(request.max_retries + 1):
+            if request.wait_quiet:
+                contention.wait_until_quiet()
+            ctx = RunContext(run_index=k, energy=energy, **ctx_base)
+            if not previous_ok:
+                record = _skipped_record(k, seed, log_path, "previous phase aborted")
+                outcome_model = None
+                break
+            outcome = run_phase(phase, datas[phase.name], recipe, seed, ctx, log_path, previous)
+            record, outcome_model = outcome.record, outcome.model
+            record["attempts"] = attempt + 1
+            if not (request.wait_quiet and record["contention"]["contended"]):
+                break
+            request.progress.message(
+                f"run {k} was contended ({record['contention']['foreign_cores']:.2f} foreign "
+                f"cores); retrying ({attempt + 1}/{request.max_retries})")
+        assert record is not None
+        record["log"]["path"] = str(Path(record["log"]["path"]).relative_to(out_dir))
+        phase_doc["runs"].append(record)
+        request.progress.message(_run_line(phase.name, record, request.runs))
+        if request.check_compliance and log_path.exists():
+            spec = ruleset_spec(request.workload, phase, recipe, references[phase.name])
+            for finding in compliance.check_logs([(log_path, spec)]):
+                entry = finding.to_dict()
+                entry["log"] = record["log"]["path"]
+                entry["run"] = k
+                entry["phase"] = phase.name
+                doc["compliance"]["findings"].append(entry)
+        previous = outcome_model
+        previous_ok = record["status"] == "success"
+
+
+def _skipped_record(k: int, seed: int, log_path: Path, reason: str) -> dict[str, Any]:
+    from harness.mllog_writer import RunLog
+    from harness.results import file_sha256
+
+    with RunLog(log_path) as log:
+        log.event("note", f"not run: {reason}")
+    return {
+        "index": k, "seed": seed, "status": "aborted", "abort_reason": reason,
+        "init_seconds": 0.0, "tta_seconds": 0.0, "samples_seen": 0, "samples_to_target": None,
+        "epochs": 0.0, "train_seconds": 0.0, "eval_seconds": 0.0, "train_throughput": 0.0,
+        "evals": 0, "final_metric": None, "eval_curve": [], "peak_rss_bytes": 0,
+        "cuda_max_allocated_bytes": None,
+        "contention": {"foreign_cores": None, "contended": False},
+        "energy": None, "log": {"path": str(log_path), "sha256": file_sha256(log_path)},
+    }
+
+
+def _run_line(phase: str, record: dict[str, Any], runs: int) -> str:
+    status = record["status"]
+    foreign = record["contention"]["foreign_cores"]
+    flag = " CONTENDED" if record["contention"]["contended"] else ""
+    detail = (f"{record['samples_to_target']:,} samples to target" if status == "success"
+              else record.get("abort_reason") or "aborted")
+    load = f", foreign cores {foreign:.2f}" if foreign is not None else ""
+    return (f"  {phase} run {record['index']}/{runs} seed {record['seed']}: {status} in "
+            f"{record['tta_seconds']:.2f} s ({detail}; "
+            f"{record['train_throughput']:,.0f} samples/s{load}){flag}")
+
+
+def _rescore(doc: dict[str, Any]) -> None:
+    for phase_doc in doc["phases"]:
+        phase_doc["score"] = score_phase(phase_doc["runs"]).to_dict()
+
+
+def score_phase(runs: list[dict[str, Any]]) -> Any:
+    return olympic_score([r["tta_seconds"] for r in runs],
+                         [r["status"] == "success" for r in runs],
+                         [r["index"] for r in runs])

@@ -1,0 +1,1 @@
+"""Building blocks the reference workloads share (not part of the harness)."""
