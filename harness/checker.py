@@ -31,8 +31,13 @@ class CheckReport:
                 "warnings": self.warnings, "notes": self.notes}
 
 
-def check_result(path: Path, run_compliance: bool = True, submission: bool = False) -> CheckReport:
-    """Every finding about one result file; never raises for a bad file."""
+def check_result(path: Path, run_compliance: bool = True, submission: bool = False,
+                 against: Path | None = None) -> CheckReport:
+    """Every finding about one result file; never raises for a bad file.
+
+    ``against``: a reference folder (``reference_results/``) for the RCP convergence check
+    and the speed comparison with reference systems (``harness.references``).
+    """
     report = CheckReport(str(path))
     try:
         doc = read_result(path)
@@ -47,12 +52,31 @@ def check_result(path: Path, run_compliance: bool = True, submission: bool = Fal
                              f"({doc.get('status_reason') or 'no reason recorded'})")
     if doc["kind"] == "training":
         _check_training(doc, path, report, run_compliance, submission)
+    if against is not None:
+        _check_against(doc, path, against, report, submission)
     return report
+
+
+def _check_against(doc: dict[str, Any], path: Path, against: Path, report: CheckReport,
+                   submission: bool) -> None:
+    from harness.references import check_against
+
+    try:
+        found = check_against(doc, path, against, submission)
+    except GreenperfError as exc:
+        report.errors.append(f"--against {against}: {exc}")
+        return
+    report.errors.extend(found.errors)
+    report.warnings.extend(found.warnings)
+    report.notes.extend(found.notes)
 
 
 def _check_training(doc: dict[str, Any], path: Path, report: CheckReport, run_compliance: bool,
                     submission: bool) -> None:
-    workload = available_workloads().get(doc["workload"])
+    # An imported MLPerf result may share a name with a greenperf workload (resnet) but
+    # follows the official recipe, not greenperf's: no run rule needing the recipe applies.
+    workload = (available_workloads().get(doc["workload"]) if doc["origin"] == "greenperf"
+                else None)
     if workload is None and doc["origin"] == "greenperf":
         report.warnings.append(f"workload {doc['workload']!r} is not installed here: "
                                "run rules that need its reference recipe were skipped")
@@ -73,7 +97,9 @@ def _check_training(doc: dict[str, Any], path: Path, report: CheckReport, run_co
             (report.errors if submission else report.warnings).append(message)
         stored = phase_doc["score"]
         recomputed = score_phase(runs).to_dict()
-        if stored.get("value") != recomputed["value"]:
+        if doc["origin"] == "imported-mlperf":
+            _check_imported_score(stored, f"{where}.score", report)
+        elif stored.get("value") != recomputed["value"]:
             report.errors.append(f"{where}.score.value: {stored.get('value')} does not match the "
                                  f"score recomputed from the runs ({recomputed['value']})")
         for run in runs:
@@ -87,6 +113,23 @@ def _check_training(doc: dict[str, Any], path: Path, report: CheckReport, run_co
             _check_closed_recipe(phase_doc["recipe"], reference, f"{where}.recipe", report)
         if run_compliance and phase is not None:
             _check_compliance(doc, phase_doc, workload, phase, path, report)
+
+
+def _check_imported_score(stored: dict[str, Any], where: str, report: CheckReport) -> None:
+    """An imported score is the official summarizer's olympic average (minutes, x 60).
+
+    The official rule also drops runs that fail its compliance checker, which the run
+    records here cannot replay, so the stored official minutes are the reference.
+    """
+    minutes = stored.get("official_minutes")
+    value = stored.get("value")
+    if minutes is None:
+        if value is not None:
+            report.errors.append(f"{where}.official_minutes: missing for an imported score")
+        return
+    if value != minutes * 60:
+        report.errors.append(f"{where}.value: {value} is not the official score "
+                             f"{minutes} min x 60 s")
 
 
 def _check_run(run: dict[str, Any], phase_doc: dict[str, Any], where: str,

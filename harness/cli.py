@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from harness import __version__
 from harness.errors import GreenperfError
 
-COMMANDS = ("list", "run", "check")
+COMMANDS = ("list", "run", "check", "compare", "report", "score", "import-mlperf", "rcp",
+            "leaderboard", "submit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     try:
         return int(args.handler(args) or 0)
     except GreenperfError as exc:

@@ -70,7 +70,15 @@ class ContentionWindow:
     def begin(self) -> None:
         self._start = (time.perf_counter(), _busy_seconds(self.stat_path), _own_cpu_seconds())
 
-    def end(self) -> ContentionReading:
+    def own_cpu_seconds(self) -> float:
+        """CPU seconds this process used since ``begin()``."""
+        if self._start is None:
+            raise RuntimeError("ContentionWindow used before begin()")
+        return _own_cpu_seconds() - self._start[2]
+
+    def end(self, sibling_cpu_seconds: float = 0.0) -> ContentionReading:
+        """``sibling_cpu_seconds``: CPU time of cooperating processes (other ranks of the
+        same run on this host), which is not foreign load."""
         if self._start is None:
             raise RuntimeError("ContentionWindow.end() before begin()")
         t0, busy0, own0 = self._start
@@ -79,7 +87,8 @@ class ContentionWindow:
         own1 = _own_cpu_seconds()
         if busy0 is None or busy1 is None or wall <= 0:
             return ContentionReading(None, wall, self.threshold)
-        foreign = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+        own = (own1 - own0) + sibling_cpu_seconds
+        foreign = max(0.0, (busy1 - busy0) - own) / wall
         return ContentionReading(foreign, wall, self.threshold)
 
 

@@ -68,6 +68,21 @@ class RunLog:
         self.close()
 
 
+class NullLog:
+    """Stands in for ``RunLog`` on ranks other than 0: only rank 0 writes the log."""
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    start = end = event
+
+    def __enter__(self) -> NullLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 # Keys the official training rules require in every log (ruleset 6.x); kept
 # here so the driver logs them all and tests can name them.
 SUBMISSION_KEYS = (

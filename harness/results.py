@@ -61,6 +61,9 @@ def ensure_writable_dir(path: Path) -> Path:
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     data = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)

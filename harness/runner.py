@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import __version__, compliance, contention, sysinfo
-from harness.errors import UsageError
+from harness import __version__, account, compliance, contention, distributed, sysinfo
+from harness.errors import GreenperfError, UsageError
 from harness.progress import Progress
 from harness.results import SCHEMA_VERSION, canonical_json, ensure_writable_dir, write_result
 from harness.scoring import olympic_score
@@ -44,8 +44,12 @@ class RunRequest:
     wait_quiet: bool = False
     contention_threshold: float = contention.DEFAULT_THRESHOLD
     max_retries: int = 2
+    collective_timeout: float = distributed.DEFAULT_COLLECTIVE_TIMEOUT_S
     check_compliance: bool = True
     energy_factory: Any = None
+    region: str | None = None
+    prices_file: Path | None = None
+    amortise: int | None = None
     progress: Progress = field(default_factory=Progress)
 
 
@@ -137,14 +141,25 @@ def run_workload(request: RunRequest) -> Path:
         raise UsageError(f"--data-dir {request.data_dir}", "not a folder")
     phases = workload.phases()
     references = {p.name: p.recipe(request.scale, request.data_dir) for p in phases}
-    recipes, division = apply_overrides(phases, references, request.batch_size, request.overrides)
+    dist_ctx = distributed.init_from_env(request.device, request.collective_timeout)
+    world = dist_ctx.world_size if dist_ctx else 1
+    main = dist_ctx is None or dist_ctx.is_main
+    device = distributed.rank_device(request.device, dist_ctx)
+    batch_size = _global_batch_size(request.batch_size, references, world)
+    recipes, division = apply_overrides(phases, references, batch_size, request.overrides)
     declared = sysinfo.load_declared(request.system_file)
-    out_dir = ensure_writable_dir(request.out_dir)
+    out_dir = ensure_writable_dir(request.out_dir) if main else request.out_dir
     auto = sysinfo.auto_system()
+    if dist_ctx is not None:
+        nodes = {n["hostname"]: n for n in distributed.gather_objects(auto)}
+        auto = {**auto, "nodes": list(nodes.values()), "world_size": world}
+    if not main:
+        request.progress = Progress(enabled=False)
     system = {"name": sysinfo.system_name(declared, auto), "auto": auto, "declared": declared,
               "declared_source": str(request.system_file) if request.system_file else None}
     config = {
         "workload": workload.name, "scale": request.scale, "division": division,
+        "world_size": world, "backend": dist_ctx.backend if dist_ctx else None,
         "runs": request.runs, "seeds": seeds, "device": request.device,
         "threads": torch.get_num_threads(), "batch_size_override": request.batch_size,
         "overrides": dict(request.overrides),
@@ -171,6 +186,9 @@ def run_workload(request: RunRequest) -> Path:
         "sustainability": None,
         "compliance": {"rulesets": compliance.rulesets_to_check(), "findings": []},
     }
+    account_settings = account.resolve_settings(
+        region=request.region, prices_file=request.prices_file, amortise=request.amortise,
+        doc=doc)
     path = result_path(out_dir, workload.name, request.scale)
     log_root = out_dir / "logs" / f"{workload.name}_{request.scale}"
 
@@ -187,10 +205,11 @@ def run_workload(request: RunRequest) -> Path:
             "recipe": recipes[phase.name].to_dict(), "dataset": dataset, "runs": [],
             "score": olympic_score([], []).to_dict(),
         })
-    write_result(path, doc)
+    if main:
+        write_result(path, doc)
 
     ctx_base = dict(workload=workload, scale=request.scale, division=division,
-                    device=request.device,
+                    device=device, dist=dist_ctx,
                     submitter=str(declared.get("submitter") or "unspecified"),
                     platform=system["name"],
                     submission_status=str(declared.get("status") or "onprem"),
@@ -205,14 +224,23 @@ def run_workload(request: RunRequest) -> Path:
                             energy, log_root, out_dir, doc)
             completed = k
             _rescore(doc)
+            doc["sustainability"] = account.build_account(doc, account_settings)
             doc["status_reason"] = f"{completed} of {request.runs} runs done"
-            write_result(path, doc)
+            failed = _rank_failure(doc)
+            if failed:
+                doc["status_reason"] = (f"run {k} of {request.runs} aborted: {failed}; "
+                                        f"runs 1-{k} kept")
+            if main:
+                write_result(path, doc)
+            if failed:
+                raise GreenperfError(f"run {k}", f"aborted, a rank failed: {failed}")
     except KeyboardInterrupt:
         doc["status"] = "incomplete"
         doc["status_reason"] = (f"interrupted during run {completed + 1} of {request.runs}; "
                                 f"runs 1-{completed} kept" if completed else
                                 "interrupted during run 1; no run completed")
-        write_result(path, doc)
+        if main:
+            write_result(path, doc)
         raise
     finally:
         if energy is not None and hasattr(energy, "close"):
@@ -220,8 +248,34 @@ def run_workload(request: RunRequest) -> Path:
             energy.close()
     doc["status"] = "complete"
     doc["status_reason"] = None
-    write_result(path, doc)
+    if main:
+        write_result(path, doc)
     return path
+
+
+def _global_batch_size(requested: int | None, references: dict[str, Recipe],
+                       world: int) -> int | None:
+    """Global batch = per-rank batch x world size; ``--batch-size`` names the global one."""
+    if world == 1:
+        return requested
+    sizes = {r.batch_size for r in references.values()}
+    if requested is None:
+        if len(sizes) != 1:
+            raise UsageError("--batch-size", "phases differ in batch size; give the global "
+                                             "batch size explicitly")
+        requested = sizes.pop() * world
+    if requested % world:
+        raise UsageError("--batch-size", f"global batch {requested} is not divisible by the "
+                                         f"world size {world}")
+    return requested
+
+
+def _rank_failure(doc: dict[str, Any]) -> str | None:
+    for phase in doc["phases"]:
+        for run in phase["runs"][-1:]:
+            if run.get("rank_failure"):
+                return run.get("abort_reason") or "rank failure"
+    return None
 
 
 def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, PhaseData],
@@ -234,18 +288,21 @@ def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, P
         recipe = recipes[phase.name]
         log_path = log_root / phase.name / f"result_{k}.txt"
         record = None
+        distributed_run = ctx_base.get("dist") is not None
+        main_rank = not distributed_run or ctx_base["dist"].is_main
         for attempt in range(request.max_retries + 1):
-            if request.wait_quiet:
+            # Ranks would disagree on waiting and retrying (each sees the others as load).
+            if request.wait_quiet and not distributed_run:
                 contention.wait_until_quiet()
             ctx = RunContext(run_index=k, energy=energy, **ctx_base)
             if not previous_ok:
-                record = _skipped_record(k, seed, log_path, "previous phase aborted")
+                record = _skipped_record(k, seed, log_path, "previous phase aborted", main_rank)
                 outcome_model = None
                 break
             outcome = run_phase(phase, datas[phase.name], recipe, seed, ctx, log_path, previous)
             record, outcome_model = outcome.record, outcome.model
             record["attempts"] = attempt + 1
-            if not (request.wait_quiet and record["contention"]["contended"]):
+            if distributed_run or not (request.wait_quiet and record["contention"]["contended"]):
                 break
             request.progress.message(
                 f"run {k} was contended ({record['contention']['foreign_cores']:.2f} foreign "
@@ -254,7 +311,7 @@ def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, P
         record["log"]["path"] = str(Path(record["log"]["path"]).relative_to(out_dir))
         phase_doc["runs"].append(record)
         request.progress.message(_run_line(phase.name, record, request.runs))
-        if request.check_compliance and log_path.exists():
+        if request.check_compliance and main_rank and log_path.exists():
             spec = ruleset_spec(request.workload, phase, recipe, references[phase.name])
             for finding in compliance.check_logs([(log_path, spec)]):
                 entry = finding.to_dict()
@@ -264,14 +321,18 @@ def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, P
                 doc["compliance"]["findings"].append(entry)
         previous = outcome_model
         previous_ok = record["status"] == "success"
+        if record.get("rank_failure"):
+            break  # the process group is gone; no later phase can run
 
 
-def _skipped_record(k: int, seed: int, log_path: Path, reason: str) -> dict[str, Any]:
+def _skipped_record(k: int, seed: int, log_path: Path, reason: str,
+                    write_log: bool = True) -> dict[str, Any]:
     from harness.mllog_writer import RunLog
     from harness.results import file_sha256
 
-    with RunLog(log_path) as log:
-        log.event("note", f"not run: {reason}")
+    if write_log:
+        with RunLog(log_path) as log:
+            log.event("note", f"not run: {reason}")
     return {
         "index": k, "seed": seed, "status": "aborted", "abort_reason": reason,
         "init_seconds": 0.0, "tta_seconds": 0.0, "samples_seen": 0, "samples_to_target": None,
@@ -279,7 +340,8 @@ def _skipped_record(k: int, seed: int, log_path: Path, reason: str) -> dict[str,
         "evals": 0, "final_metric": None, "eval_curve": [], "peak_rss_bytes": 0,
         "cuda_max_allocated_bytes": None,
         "contention": {"foreign_cores": None, "contended": False},
-        "energy": None, "log": {"path": str(log_path), "sha256": file_sha256(log_path)},
+        "energy": None,
+        "log": {"path": str(log_path), "sha256": file_sha256(log_path) if write_log else ""},
     }
 
 

@@ -8,16 +8,18 @@ evaluation time; throughput excludes it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import contention, memory
+from harness import contention, distributed, memory
 from harness.compliance import RulesetSpec
-from harness.mllog_writer import RunLog
+from harness.mllog_writer import NullLog, RunLog
 from harness.progress import Progress
 from harness.results import file_sha256
 from harness.workload import Phase, PhaseData, Recipe, Workload
@@ -63,6 +65,7 @@ class RunContext:
     run_index: int
     run_count: int
     energy: EnergyWindowSource | None = None
+    dist: distributed.DistContext | None = None
     contention_threshold: float = contention.DEFAULT_THRESHOLD
     extra_log_keys: dict[str, Any] = field(default_factory=dict)
 
@@ -73,7 +76,7 @@ class PhaseOutcome:
     model: Any
 
 
-def _log_header(log: RunLog, ctx: RunContext, phase: Phase, recipe: Recipe, data: PhaseData,
+def _log_header(log: Any, ctx: RunContext, phase: Phase, recipe: Recipe, data: PhaseData,
                 seed: int) -> None:
     log.event("submission_benchmark", benchmark_name(ctx.workload, phase))
     log.event("submission_org", ctx.submitter)
@@ -106,17 +109,27 @@ def _log_header(log: RunLog, ctx: RunContext, phase: Phase, recipe: Recipe, data
 
 def run_phase(phase: Phase, data: PhaseData, recipe: Recipe, seed: int, ctx: RunContext,
               log_path: Path, previous: Any | None) -> PhaseOutcome:
-    """One seeded run of one phase, logged to ``log_path``; never raises for divergence."""
+    """One seeded run of one phase, logged to ``log_path``; never raises for divergence.
+
+    Under torchrun (``ctx.dist``) every rank runs this; rank 0 alone writes the
+    log, and samples, energy and memory are aggregated over ranks.
+    """
     import torch
 
-    with RunLog(log_path) as log:
+    dist_ctx = ctx.dist
+    main = dist_ctx is None or dist_ctx.is_main
+    with (RunLog(log_path) if main else NullLog()) as log:
         _log_header(log, ctx, phase, recipe, data, seed)
         init_begin = time.perf_counter()
         torch.manual_seed(seed)
         model = phase.build_model(data, ctx.scale, previous)
         model = model.to(ctx.device) if hasattr(model, "to") else model
+        if dist_ctx is not None:
+            model = distributed.wrap_model(model, dist_ctx, ctx.device)
         optimizer, scheduler = phase.build_optimizer(model, recipe)
         batches = phase.train_batches(data, recipe, seed, ctx.device)
+        if dist_ctx is not None:
+            batches = _shards(batches, dist_ctx.rank, dist_ctx.world_size)
         init_seconds = time.perf_counter() - init_begin
         log.end("init_stop")
 
@@ -130,13 +143,42 @@ def run_phase(phase: Phase, data: PhaseData, recipe: Recipe, seed: int, ctx: Run
         log.start("run_start")
         started = time.perf_counter()
 
-        loop = _train_until_target(phase, model, optimizer, scheduler, batches, data, recipe,
-                                   ctx, log, started)
+        try:
+            loop = _train_until_target(phase, model, optimizer, scheduler, batches, data,
+                                       recipe, ctx, log, started)
+        except distributed.RankFailure as exc:
+            loop = _LoopState(abort_reason=str(exc), rank_failure=True)
+        except RuntimeError as exc:
+            if dist_ctx is None:
+                raise
+            # DDP's own gradient all-reduce reports a dead peer as a RuntimeError
+            # (DistBackendError); the process group is unusable from here on.
+            first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            loop = _LoopState(abort_reason=f"collective failed on rank {dist_ctx.rank}, another "
+                                           f"rank died or hung ({first_line})",
+                              rank_failure=True)
 
         stopped = time.perf_counter()
         log.end("run_stop", metadata={"status": loop.status, "samples_count": loop.samples})
-        reading = guard.end()
         energy = ctx.energy.end_window(window_name) if ctx.energy is not None else None
+        energy = energy.to_dict() if hasattr(energy, "to_dict") else energy
+        peak_rss = memory.peak_rss_bytes()
+        if dist_ctx is not None and not loop.rank_failure:
+            try:
+                ranks = distributed.gather_objects(
+                    {"host": socket.gethostname(), "cpu": guard.own_cpu_seconds(),
+                     "energy": energy, "rss": peak_rss})
+            except distributed.RankFailure as exc:
+                loop.rank_failure, loop.status, loop.abort_reason = True, "aborted", str(exc)
+                ranks = None
+        else:
+            ranks = None
+        siblings = 0.0
+        if ranks is not None:
+            me = ranks[dist_ctx.rank]
+            siblings = sum(r["cpu"] for i, r in enumerate(ranks)
+                           if i != dist_ctx.rank and r["host"] == me["host"])
+        reading = guard.end(sibling_cpu_seconds=siblings)
 
     tta = stopped - started
     train_seconds = max(tta - loop.eval_seconds, 0.0)
@@ -156,14 +198,45 @@ def run_phase(phase: Phase, data: PhaseData, recipe: Recipe, seed: int, ctx: Run
         "evals": len(loop.curve),
         "final_metric": loop.curve[-1]["metric"] if loop.curve else None,
         "eval_curve": loop.curve,
-        "peak_rss_bytes": memory.peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss,
         "cuda_max_allocated_bytes": memory.cuda_peak_bytes(ctx.device),
         "contention": reading.to_dict(),
-        "energy": energy.to_dict() if hasattr(energy, "to_dict") else energy,
-        "log": {"path": str(log_path), "sha256": file_sha256(log_path)},
+        "energy": energy,
+        "log": {"path": str(log_path), "sha256": file_sha256(log_path) if main else ""},
         "started_unix": time.time() - (time.perf_counter() - started),
     }
-    return PhaseOutcome(record, model)
+    if dist_ctx is not None:
+        record["world_size"] = dist_ctx.world_size
+        record["rank_failure"] = loop.rank_failure
+        if ranks is not None:
+            record["peak_rss_bytes"] = max(r["rss"] for r in ranks)
+            record["peak_rss_bytes_per_rank"] = [r["rss"] for r in ranks]
+            record["energy"] = merge_rank_energy([r["energy"] for r in ranks],
+                                                 [r["host"] for r in ranks])
+    return PhaseOutcome(record, distributed.unwrap(model))
+
+
+def merge_rank_energy(per_rank: list[Any], hosts: list[str]) -> dict[str, Any] | None:
+    """One energy window for all ranks: process-scope readings summed over ranks,
+    machine-scope ones (RAPL sees the whole package) counted once per host."""
+    if any(e is None for e in per_rank):
+        return None
+    readings, seen_hosts = [], set()
+    for rank, (window, host) in enumerate(zip(per_rank, hosts, strict=True)):
+        for reading in window.get("readings", []):
+            scope = reading.get("details", {}).get("scope")
+            if scope == "machine" and host in seen_hosts:
+                continue
+            readings.append({**reading, "rank": rank})
+        seen_hosts.add(host)
+    labels = {r.get("label") for r in readings}
+    label = labels.pop() if len(labels) == 1 else "partly estimated"
+    return {"name": per_rank[0].get("name"),
+            "seconds": max(float(w.get("seconds", 0.0)) for w in per_rank),
+            "total_joules": sum(float(r.get("joules", 0.0)) for r in readings),
+            "label": label, "readings": readings, "ranks": len(per_rank),
+            "lower_bound": any(w.get("lower_bound") for w in per_rank),
+            "notes": sorted({n for w in per_rank for n in w.get("notes", [])})}
 
 
 @dataclass
@@ -173,10 +246,34 @@ class _LoopState:
     samples: int = 0
     eval_seconds: float = 0.0
     curve: list[dict[str, Any]] = field(default_factory=list)
+    rank_failure: bool = False
+
+
+def _shards(batches: Any, rank: int, world: int) -> Any:
+    for batch in batches:
+        shard = distributed.shard_rows(batch, rank, world)
+        if shard is None:
+            raise TypeError("distributed training needs batches of tensors of equal length")
+        yield shard
+
+
+def _evaluate(phase: Phase, model: Any, data: PhaseData, ctx: RunContext) -> float:
+    """Evaluate; under DDP each rank scores a shard of the eval set and the results are
+    combined (weighted by shard size), or every rank scores it all if it won't shard."""
+    module = distributed.unwrap(model)
+    if ctx.dist is None:
+        return float(phase.evaluate(module, data, ctx.device))
+    shard = distributed.shard_rows(data.eval, ctx.dist.rank, ctx.dist.world_size)
+    if shard is None:
+        return float(phase.evaluate(module, data, ctx.device))
+    rows = int((shard[0] if isinstance(shard, (tuple, list)) else shard).shape[0])
+    local = float(phase.evaluate(module, dataclasses.replace(data, eval=shard), ctx.device))
+    total, n = distributed.all_reduce_sum([local * rows, rows])
+    return total / max(n, 1.0)
 
 
 def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any, batches: Any,
-                        data: PhaseData, recipe: Recipe, ctx: RunContext, log: RunLog,
+                        data: PhaseData, recipe: Recipe, ctx: RunContext, log: Any,
                         started: float) -> _LoopState:
     state = _LoopState()
     eval_every = recipe.eval_every
@@ -184,6 +281,7 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
     train_step = phase.train_step
     step_scheduler: Callable[[], Any] = scheduler.step if scheduler is not None else _no_op
     batch_size_of = phase.batch_size_of
+    world = ctx.dist.world_size if ctx.dist is not None else 1
     samples = 0
     block = 0
     log.start("block_start", metadata={"first_epoch_num": 0, "epoch_count": 1,
@@ -193,11 +291,13 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
         batch = next(batches)
         loss = train_step(model, optimizer, batch)
         step_scheduler()
-        samples += batch_size_of(batch)
+        samples += batch_size_of(batch) * world
         if samples < next_eval:
             continue
         log.end("block_stop", metadata={"first_epoch_num": block, "samples_count": samples})
         loss_value = float(loss.detach() if hasattr(loss, "detach") else loss)
+        if ctx.dist is not None:
+            loss_value = distributed.all_reduce_sum([loss_value])[0] / world
         elapsed = time.perf_counter() - started
         if not math.isfinite(loss_value) or loss_value > recipe.max_loss:
             state.abort_reason = (f"training diverged: loss {loss_value} at {samples} samples "
@@ -205,7 +305,7 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
             break
         log.start("eval_start", metadata={"samples_count": samples, "epoch_num": block})
         eval_begin = time.perf_counter()
-        metric = float(phase.evaluate(model, data, ctx.device))
+        metric = _evaluate(phase, model, data, ctx)
         if hasattr(model, "train"):
             model.train()
         state.eval_seconds += time.perf_counter() - eval_begin
@@ -216,14 +316,21 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
                             "metric": metric if math.isfinite(metric) else None})
         ctx.progress.update(f"{ctx.workload.name}/{phase.name}", ctx.run_index, ctx.run_count,
                             samples, metric, recipe.target, elapsed)
+        decision = None
         if metric >= recipe.target:
-            state.status = "success"
-            break
-        if samples >= recipe.max_samples:
-            state.abort_reason = f"sample budget of {recipe.max_samples} spent before the target"
-            break
-        if elapsed >= recipe.max_seconds:
-            state.abort_reason = f"time budget of {recipe.max_seconds:g} s spent before the target"
+            decision = ("success", None)
+        elif samples >= recipe.max_samples:
+            decision = ("aborted", f"sample budget of {recipe.max_samples} spent before the "
+                                   "target")
+        elif elapsed >= recipe.max_seconds:
+            decision = ("aborted", f"time budget of {recipe.max_seconds:g} s spent before the "
+                                   "target")
+        # One decision, rank 0's, so every rank stops at the same step.
+        stop = decision is not None
+        if ctx.dist is not None:
+            stop = distributed.broadcast_flag(stop)
+        if stop:
+            state.status, state.abort_reason = decision or ("aborted", "stopped by rank 0")
             break
         next_eval += eval_every
         block += 1

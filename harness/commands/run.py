@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from harness import contention
+from harness import contention, distributed
 from harness.commands.output import emit_json, table
 from harness.errors import UsageError
 from harness.progress import Progress
@@ -42,6 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-tdp", type=float, default=None,
                    help="CPU package TDP in watts for the CPU energy estimate (when no RAPL)")
     p.add_argument("--no-energy", action="store_true", help="do not measure energy")
+    p.add_argument("--region", default=None,
+                   help="grid region for carbon (e.g. FR, US; default: world average)")
+    p.add_argument("--prices", type=Path, default=None,
+                   help="TOML with energy/device prices (each with source and date)")
+    p.add_argument("--amortise", type=int, default=None,
+                   help="fine-tunes served by one pre-training, for the amortisation account")
+    p.add_argument("--nproc-per-node", type=int, default=1,
+                   help="data-parallel processes per node, launched through torchrun (DDP)")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes taking part (torchrun)")
+    p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                   help="rendezvous endpoint of a multi-node run (torchrun's c10d backend)")
+    p.add_argument("--node-rank", type=int, default=None, help="this node's rank (multi-node)")
+    p.add_argument("--collective-timeout", type=float,
+                   default=distributed.DEFAULT_COLLECTIVE_TIMEOUT_S,
+                   help="seconds before a hung collective ends the run (a rank died)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(handler=run)
@@ -66,7 +82,46 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         raise UsageError(f"--seeds {text}", "expected comma-separated integers") from exc
 
 
+_LAUNCH_OPTIONS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint", "--node-rank")
+
+
+def _without_launch_options(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in _LAUNCH_OPTIONS:
+            skip = "=" not in item
+            continue
+        out.append(item)
+    return out
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Re-run this very command under torchrun, one process per rank."""
+    import subprocess
+
+    if args.nproc_per_node < 1 or args.nnodes < 1:
+        raise UsageError("--nproc-per-node/--nnodes", "must be at least 1")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        raise UsageError("--nnodes", "a multi-node run needs --rdzv-endpoint HOST:PORT")
+    cmd = distributed.torchrun_command(_without_launch_options(args.argv), args.nproc_per_node,
+                                       args.nnodes, args.rdzv_endpoint, args.node_rank)
+    return subprocess.run(cmd).returncode
+
+
 def run(args: argparse.Namespace) -> int:
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and not distributed.launched_by_torchrun():
+        return _launch(args)
+    try:
+        return _run(args)
+    finally:
+        distributed.shutdown()
+
+
+def _run(args: argparse.Namespace) -> int:
     if bool(args.workload) == bool(args.suite):
         raise UsageError("greenperf run", "name a workload or --suite, not both or neither")
     if args.suite:
@@ -92,9 +147,12 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir, system_file=args.system, wait_quiet=args.wait_quiet,
             contention_threshold=args.contention_threshold,
             check_compliance=not args.no_compliance, progress=progress,
-            energy_factory=energy_factory,
+            energy_factory=energy_factory, region=args.region, prices_file=args.prices,
+            amortise=args.amortise, collective_timeout=args.collective_timeout,
         )
         path = run_workload(request)
+        if os.environ.get("RANK", "0") != "0":
+            continue  # rank 0 writes and reports for the whole run
         doc = json.loads(path.read_text())
         for phase in doc["phases"]:
             score = phase["score"]
@@ -103,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
                             "method": score["method"], "reason": score["reason"],
                             "runs": score["n_runs"], "success": score["n_success"],
                             "result": str(path)})
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     if args.json:
         emit_json(summary)
     else:

@@ -3,8 +3,10 @@
 It proves that a workload plugs in with no edit to greenperf, and gives the
 tests a fast, controllable workload: logistic regression on a seeded
 Gaussian-blob data set. Environment knobs let a test slow a step down
-(``GP_TOY_STEP_SLEEP``), make the loss diverge (``GP_TOY_NAN_AT_STEP``) or
-kill the process mid-run (``GP_TOY_CRASH_AT_STEP``).
+(``GP_TOY_STEP_SLEEP``), make the loss diverge (``GP_TOY_NAN_AT_STEP``),
+kill the process mid-run (``GP_TOY_CRASH_AT_STEP``), or kill one rank of a
+distributed run at its first step of run N (``GP_TOY_CRASH_RANK`` and
+``GP_TOY_CRASH_IN_RUN``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ToyPhase(Phase):
         return PhaseData((x[:2000], y[:2000]), (x[2000:], y[2000:]), info)
 
     def build_model(self, data: PhaseData, scale: str, previous: Any | None) -> Any:
+        self.builds = getattr(self, "builds", 0) + 1
         return torch.nn.Linear(8, 4)
 
     def build_optimizer(self, model: Any, recipe: Recipe) -> tuple[Any, Any]:
@@ -64,6 +67,9 @@ class ToyPhase(Phase):
             time.sleep(sleep)
         if self.steps == int(os.environ.get("GP_TOY_CRASH_AT_STEP", "-1")):
             os._exit(3)
+        if (os.environ.get("RANK") == os.environ.get("GP_TOY_CRASH_RANK", "none")
+                and self.builds == int(os.environ.get("GP_TOY_CRASH_IN_RUN", "-1"))):
+            os._exit(4)
         x, y = batch
         loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad()

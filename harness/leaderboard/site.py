@@ -1,0 +1,357 @@
+"""Write the static site: ``index.html``, one page per result, the raw results and their logs.
+
+Layout (all links relative, so the site works from ``file://`` and offline)::
+
+    index.html
+    r/<slug>.html          one page per result
+    r/<slug>.json          the result file as read
+    r/<slug>/<log name>    the MLLOG logs (path parts joined by "--")
+
+Results and logs are hard-linked into the site when it is on their file system (they are
+sealed by sha256 and never change), and copied otherwise.
+
+Every page is self-contained: inline CSS, inline script, inline SVG, and a Content Security
+Policy that allows nothing external and only the page's own script (by hash), so that even an
+escaping mistake could not run a script from a result file.
+
+Each result file is read and parsed once, by the process that renders its page; the page
+returns the plain rows the index needs. Pages are independent, so large sites are rendered by
+a pool of worker processes; the index is rendered last, from the rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from harness import __version__
+from harness.errors import GreenperfError
+from harness.leaderboard import plots
+from harness.leaderboard.load import (
+    DEFAULT_MAX_FILE_BYTES,
+    Loaded,
+    Refused,
+    Skipped,
+    find_result_files,
+    load_one,
+    open_regular,
+)
+from harness.leaderboard.page import LogLink, result_context
+from harness.leaderboard.records import Record
+from harness.leaderboard.rows import Entry, Group, build_groups, entries_for
+from harness.results import ensure_writable_dir
+
+PAGES = "r"
+MAX_SLUG = 60
+DEFAULT_MAX_LOG_BYTES = 256 * 1024 * 1024
+# Below this many files a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 200
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_LABEL_CLASSES = {"measured": "measured", "estimated": "estimated", "declared": "declared",
+                  "partly estimated": "partly", "imported": "imported", "reference": "reference",
+                  "incomplete": "incomplete", "contended": "contended"}
+
+
+@dataclass
+class RenderSummary:
+    index: Path
+    pages: int
+    tables: int
+    skipped: list[Skipped]
+    logs_copied: int = 0
+    logs_not_copied: list[str] = field(default_factory=list)
+
+
+def slugify(text: str, limit: int = MAX_SLUG) -> str:
+    """A file-name-safe, lower-case form of ``text`` (no separators, no leading dot)."""
+    slug = _UNSAFE.sub("-", text.lower()).strip("-.")
+    slug = re.sub(r"-{2,}", "-", slug)[:limit].strip("-.")
+    return slug or "result"
+
+
+def page_ids(files: list[Path]) -> list[str]:
+    """A short id per file from its path, unique within ``files``: the page's name suffix."""
+    ids = [hashlib.sha256(str(f).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+           for f in files]
+    seen: set[str] = set()
+    for i, uid in enumerate(ids):
+        if uid in seen:  # astronomically rare, but two pages must never share a name
+            ids[i] = f"{uid}-{i}"
+        seen.add(ids[i])
+    return ids
+
+
+def slug_for(record: Record, uid: str) -> str:
+    name = f"{record.workload}-{record.scale}-{record.kind}-{record.system_name}"
+    return f"{slugify(name)}-{uid}"
+
+
+def label_class(label: str) -> str:
+    """A fixed CSS class for a label; anything unknown (labels come from files) is 'other'."""
+    return _LABEL_CLASSES.get(str(label), "other")
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("harness.leaderboard", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["label_class"] = label_class
+    return env
+
+
+@lru_cache(maxsize=1)
+def page_assets() -> dict[str, Markup | str]:
+    """The inline script and stylesheet, and the CSP that admits exactly that script."""
+    env = environment()
+    script = env.loader.get_source(env, "site.js")[0]  # type: ignore[union-attr]
+    style = env.loader.get_source(env, "site.css")[0]  # type: ignore[union-attr]
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    # Our own static files, not user data: safe to emit verbatim.
+    return {"script": Markup(script), "style": Markup(style), "csp": csp}
+
+
+def _real_path_of(fd: int, fallback: Path) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc (not Linux)
+        return os.path.realpath(fallback)
+
+
+def _create(dest: Path) -> BinaryIO:
+    """A new, empty file at ``dest``.
+
+    Whatever was there (say, a hard link from an earlier render) is unlinked first: writing
+    through it would change the source file it shares with.
+    """
+    dest.unlink(missing_ok=True)
+    return open(dest, "xb")
+
+
+def place(dest: Path, source: str, identity: tuple[int, int], copy_from: BinaryIO | bytes) -> None:
+    """Put the file ``source`` (whose (st_dev, st_ino) is ``identity``) at ``dest``.
+
+    Sealed results and logs never change, so a hard link is as good as a copy and costs a
+    tenth of one; it is used when ``source`` is still the very file that was checked and
+    lives on the same file system, otherwise the content is copied from ``copy_from``.
+    """
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(source, dest)
+        info = os.stat(dest)
+        if (info.st_dev, info.st_ino) == identity:
+            return
+        dest.unlink()
+    except OSError:  # another file system, or links not allowed here
+        pass
+    with _create(dest) as out:
+        if isinstance(copy_from, bytes):
+            out.write(copy_from)
+        else:
+            shutil.copyfileobj(copy_from, out)
+
+
+class LogCopier:
+    """Puts the logs a result names into the site, only regular files inside its folder."""
+
+    def __init__(self, pages_dir: Path, max_bytes: int) -> None:
+        self.pages_dir = pages_dir
+        self.max_bytes = max_bytes
+        self.copied = 0
+        self.refused: list[str] = []
+        self._real_dirs: dict[Path, str] = {}
+        self._made: set[Path] = set()
+
+    def _copy_one(self, folder: Path, rel: str, dest: Path) -> str | None:
+        """Put ``folder/rel`` at ``dest``; the reason when it may not be."""
+        pure = PurePosixPath(rel)
+        if not rel or "\x00" in rel or pure.is_absolute() or ".." in pure.parts:
+            return "path is absolute or leaves the result's folder"
+        base = self._real_dirs.get(folder)
+        if base is None:
+            base = self._real_dirs[folder] = os.path.realpath(folder)
+        source = folder / pure
+        try:
+            handle, info = open_regular(source, self.max_bytes)
+        except Refused as exc:
+            return str(exc)
+        except OSError as exc:
+            return "missing" if isinstance(exc, FileNotFoundError) else (
+                f"cannot be read ({exc.strerror or exc})")
+        with handle:
+            real = _real_path_of(handle.fileno(), source)
+            if not real.startswith(base.rstrip(os.sep) + os.sep):
+                return "path leads outside the result's folder"
+            if dest.parent not in self._made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(dest.parent)
+            place(dest, real, (info.st_dev, info.st_ino), handle)
+        return None
+
+    def copy(self, item: Loaded) -> dict[str, LogLink]:
+        folder = item.source.parent
+        names = [run.log_path for phase in item.record.phases for run in phase.runs]
+        names += [f.log for f in item.record.findings]
+        links: dict[str, LogLink] = {}
+        used: set[str] = set()
+        for rel in names:
+            if rel in links:
+                continue
+            # One folder per result: "logs/a/result_1.txt" -> "logs--a--result_1.txt" (slugify
+            # never leaves "--" inside a part, so the name is unambiguous).
+            name = "--".join(slugify(p, 120) for p in PurePosixPath(rel).parts) or "log"
+            if not name.endswith(".txt"):  # never let a stranger's "log" open as HTML
+                name += ".txt"
+            target, n = name, 2
+            while target in used:
+                target, n = f"{n}-{name}", n + 1
+            problem = self._copy_one(folder, rel, self.pages_dir / item.slug / target)
+            if problem is None:
+                used.add(target)
+                self.copied += 1
+                links[rel] = LogLink(rel, f"{item.slug}/{target}")
+            else:
+                links[rel] = LogLink(rel, None, problem)
+                self.refused.append(f"{item.source}: log {rel!r}: {problem}")
+        return links
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every worker needs to know besides its files."""
+
+    pages_dir: Path
+    reference_system: str | None
+    max_file_bytes: int
+    max_log_bytes: int
+    common: dict
+
+
+@dataclass
+class _Done:
+    entries: list[Entry] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    pages: int = 0
+    logs_copied: int = 0
+    logs_refused: list[str] = field(default_factory=list)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        with _create(path) as fh:
+            fh.write(text.encode("utf-8"))
+    except OSError as exc:
+        raise GreenperfError(str(path), f"cannot write ({exc.strerror or exc})") from exc
+
+
+def _render_files(job: _Job, files: list[tuple[Path, str]]) -> _Done:
+    """Load, render and write the pages of ``files``; the rows they give the index."""
+    done = _Done()
+    template = environment().get_template("result.html")
+    copier = LogCopier(job.pages_dir, job.max_log_bytes)
+    for path, uid in files:
+        item = load_one(path, job.max_file_bytes)
+        if isinstance(item, Skipped):
+            done.skipped.append(item)
+            continue
+        if job.reference_system is not None:
+            item.reference = item.record.system_name == job.reference_system
+        item.slug = slug_for(item.record, uid)
+        try:
+            links = copier.copy(item)
+            html = template.render(**job.common, **result_context(item, links))
+            entries = entries_for(item, f"{PAGES}/{item.slug}.html")
+        except GreenperfError:
+            raise
+        except OSError as exc:
+            raise GreenperfError(str(job.pages_dir), f"cannot write the site ({exc})") from exc
+        except Exception as exc:  # a stranger's odd-but-valid file must not stop the site
+            done.skipped.append(Skipped(path, f"could not be rendered ({type(exc).__name__}: "
+                                              f"{exc})"))
+            continue
+        _write(job.pages_dir / f"{item.slug}.html", html)
+        try:
+            place(job.pages_dir / f"{item.slug}.json", str(item.source), item.identity, item.raw)
+        except OSError as exc:
+            raise GreenperfError(str(job.pages_dir), f"cannot write ({exc.strerror or exc})") \
+                from exc
+        done.entries.extend(entries)
+        done.pages += 1
+    done.logs_copied, done.logs_refused = copier.copied, copier.refused
+    return done
+
+
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _render_all(job: _Job, files: list[tuple[Path, str]], jobs: int) -> _Done:
+    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
+        return _render_files(job, files)
+    size = max(16, min(256, len(files) // (jobs * 8) or 1))
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    total = _Done()
+    with context.Pool(jobs) as pool:
+        for part in pool.imap(functools.partial(_render_files, job), chunks):
+            total.entries.extend(part.entries)
+            total.skipped.extend(part.skipped)
+            total.pages += part.pages
+            total.logs_copied += part.logs_copied
+            total.logs_refused.extend(part.logs_refused)
+    return total
+
+
+def _group_plots(group: Group) -> dict[str, Markup | None]:
+    return {"pareto": plots.time_vs_energy(group) if group.kind == "training" else None,
+            "curves": plots.accuracy_curves(group) if group.kind == "training" else None,
+            "speedup": plots.speedups(group)}
+
+
+def render_site(paths: Iterable[Path], out_dir: Path, reference_system: str | None = None,
+                title: str = "greenperf leaderboard",
+                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+                jobs: int | None = None) -> RenderSummary:
+    """Render the leaderboard of every result file under ``paths`` into ``out_dir``.
+
+    ``reference_system`` names the system speed-ups are measured against (default: results
+    under a ``reference_results`` folder); ``jobs`` worker processes render the pages
+    (default: the usable CPUs).
+    """
+    out_dir = ensure_writable_dir(out_dir)
+    files = find_result_files(paths, exclude=out_dir)
+    pages_dir = out_dir / PAGES
+    pages_dir.mkdir(exist_ok=True)
+    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    common = {**page_assets(), "generated": generated, "version": __version__,
+              "site_title": title}
+    job = _Job(pages_dir, reference_system, max_file_bytes, max_log_bytes, common)
+    done = _render_all(job, list(zip(files, page_ids(files), strict=True)),
+                       jobs or _default_jobs())
+    groups = build_groups(done.entries)
+    index = out_dir / "index.html"
+    _write(index, environment().get_template("index.html").render(
+        **common, groups=[(g, _group_plots(g)) for g in groups], skipped=done.skipped,
+        results=done.pages, reference_system=reference_system))
+    return RenderSummary(index, done.pages, len(groups), done.skipped, done.logs_copied,
+                         done.logs_refused)

@@ -1,0 +1,113 @@
+"""Any JSON value as table rows (path, value, label, note), and labelled figures out of it.
+
+The system description, software versions and the sustainability account are shown through
+this one generic reader, so an unexpected shape in a stranger's file shows as text and never
+breaks a page. A figure is the account's ``{"value", "unit", "label", "source", ...}`` object
+(``harness.account``); its label (measured / estimated / declared) travels to the row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ROWS = 400
+MAX_DEPTH = 8
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    path: str
+    value: str
+    label: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float | None
+    unit: str
+    label: str | None
+    note: str | None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+
+
+def scalar_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    return _clip(str(value))
+
+
+def read_figure(node: Any) -> Figure | None:
+    """A labelled figure object, or None if ``node`` is not one."""
+    if not isinstance(node, dict) or "value" not in node or "unit" not in node:
+        return None
+    value = node["value"]
+    if value is not None and not _is_number(value):
+        return None
+    label = node.get("label") if isinstance(node.get("label"), str) else None
+    notes = [node[k] for k in ("detail", "reason", "source") if isinstance(node.get(k), str)]
+    return Figure(None if value is None else float(value), scalar_text(node["unit"]), label,
+                  _clip("; ".join(notes)) if notes else None)
+
+
+def dig(node: Any, *keys: str | int) -> Any:
+    """``node[k1][k2]...`` or None when any step is missing or of the wrong type."""
+    for key in keys:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and -len(node) <= key < len(node) else None
+        else:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def flatten(value: Any, prefix: str = "") -> list[TreeRow]:
+    """Rows for every leaf (and every figure) of ``value``; bounded in rows and depth."""
+    rows: list[TreeRow] = []
+    if value is None or value == {} or value == []:
+        return rows
+    _walk(value, prefix, 0, rows)
+    if len(rows) >= MAX_ROWS:
+        rows = rows[:MAX_ROWS]
+        rows.append(TreeRow("…", f"more than {MAX_ROWS} fields; see the raw result JSON"))
+    return rows
+
+
+def _walk(value: Any, path: str, depth: int, rows: list[TreeRow]) -> None:
+    if len(rows) >= MAX_ROWS:
+        return
+    figure = read_figure(value)
+    if figure is not None:
+        shown = "—" if figure.value is None else f"{scalar_text(figure.value)} {figure.unit}"
+        rows.append(TreeRow(path, shown, figure.label, figure.note))
+        return
+    if isinstance(value, dict) and value and depth < MAX_DEPTH:
+        for key, child in value.items():
+            _walk(child, f"{path}.{key}" if path else str(key), depth + 1, rows)
+    elif isinstance(value, list) and value and depth < MAX_DEPTH and not all(
+            v is None or isinstance(v, (str, int, float, bool)) for v in value):
+        for i, child in enumerate(value):
+            _walk(child, f"{path}[{i}]", depth + 1, rows)
+    elif isinstance(value, list):
+        rows.append(TreeRow(path, _clip(", ".join(scalar_text(v) for v in value)) or "—"))
+    elif isinstance(value, dict):
+        rows.append(TreeRow(path, "—" if not value else "(nested too deeply)"))
+    else:
+        rows.append(TreeRow(path, scalar_text(value)))

@@ -1,0 +1,262 @@
+"""The driver's guards against LoadGen's known failure modes, each proven on the real
+LoadGen. Failure modes that abort, segfault or hang the interpreter without the
+guard run in a child process, so a regression fails the test instead of killing
+or stalling pytest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHILD_TIMEOUT_S = 120
+RESULT_TAG = "GUARD-RESULT "
+
+
+class NumpyClassifier:
+    """A fixed linear classifier in numpy: the guards are model-agnostic, and a child
+    process that skips importing torch starts in a fraction of the time."""
+
+    name = "numpy-linear"
+
+    def __init__(self, sample_count: int = 256, max_batch: int = 16) -> None:
+        rng = np.random.default_rng(7)
+        self.features = rng.standard_normal((sample_count, 8)).astype(np.float32)
+        self.weights = rng.standard_normal((8, 4)).astype(np.float32)
+        self.labels = (self.features @ self.weights).argmax(1)
+        self.sample_count = sample_count
+        self.performance_sample_count = sample_count // 2
+        self.max_batch = max_batch
+
+    def load_samples(self, indices: list[int]) -> None:
+        pass
+
+    def unload_samples(self, indices: list[int]) -> None:
+        pass
+
+    def predict(self, indices: list[int]) -> np.ndarray:
+        # A fresh array per call: memory freed too early would be reused at once.
+        return (self.features[indices] @ self.weights).astype(np.float32)
+
+    def score(self, predictions: dict[int, np.ndarray]) -> float:
+        hits = sum(int(np.argmax(predictions[i]) == self.labels[i]) for i in predictions)
+        return hits / self.sample_count
+
+
+_SPEED = []
+
+
+def _speed():
+    """The healthy model's measured speed, LoadGen Offline probe included (a broken
+    model could not be measured), so that every quick run is sized to last ~1 s."""
+    import dataclasses
+    import tempfile
+
+    from harness.inference import measure_speed
+    from harness.inference.driver import probe_offline_sps
+
+    if not _SPEED:
+        target = NumpyClassifier()
+        speed = measure_speed(target)
+        probed = probe_offline_sps(target, speed, tempfile.mkdtemp(prefix="greenperf-probe-"))
+        _SPEED.append(dataclasses.replace(speed, loadgen_offline_sps=probed))
+    return _SPEED[0]
+
+
+def _expect_failure(run) -> dict:
+    from harness.errors import GreenperfError
+
+    started = time.monotonic()
+    try:
+        run()
+    except GreenperfError as err:
+        return {"where": err.where, "problem": err.problem, "seconds": time.monotonic() - started}
+    return {"where": None, "problem": "no GreenperfError was raised"}
+
+
+def _healthy_run_after(out: Path) -> str:
+    """LoadGen is still usable in this process after the guarded failure."""
+    from harness.inference import run_inference
+
+    return run_inference(NumpyClassifier(), "Offline", out / "after", speed=_speed()).verdict
+
+
+# ----- bodies that run in a child process -----
+
+
+def child_issue_queries_raises(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+    from harness.inference.sut import BatchingSUT
+
+    def broken(self, ids, indices):
+        raise RuntimeError("injected fault inside issue_queries")
+
+    settings = quick_settings("SingleStream", _speed())
+    original = BatchingSUT._check_issue
+    BatchingSUT._check_issue = broken
+    try:
+        outcome = _expect_failure(lambda: run_loadgen(NumpyClassifier(), settings, out / "run"))
+    finally:
+        BatchingSUT._check_issue = original
+    outcome["summary_written"] = (out / "run" / "mlperf_log_summary.txt").is_file()
+    outcome["after"] = _healthy_run_after(out)
+    return outcome
+
+
+def child_predict_raises(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+
+    class Failing(NumpyClassifier):
+        calls = 0
+
+        def predict(self, indices):
+            self.calls += 1
+            if self.calls > 3:
+                raise ValueError("model exploded on batch 4")
+            return super().predict(indices)
+
+    outcome = _expect_failure(
+        lambda: run_loadgen(Failing(), quick_settings("Offline", _speed()), out / "run")
+    )
+    outcome["after"] = _healthy_run_after(out)
+    return outcome
+
+
+def child_load_samples_raises(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+
+    class Unloadable(NumpyClassifier):
+        def load_samples(self, indices):
+            raise OSError("sample store offline")
+
+    return _expect_failure(
+        lambda: run_loadgen(Unloadable(), quick_settings("Server", _speed()), out / "run")
+    )
+
+
+def child_predict_hangs(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+
+    never = threading.Event()
+
+    class Hanging(NumpyClassifier):
+        def predict(self, indices):
+            never.wait()  # never set: this sample is never answered
+            return super().predict(indices)
+
+    settings = quick_settings("SingleStream", _speed(), response_timeout_s=1.0)
+    return _expect_failure(lambda: run_loadgen(Hanging(), settings, out / "run"))
+
+
+def child_nested_missing_folder(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+
+    folder = out / "not" / "yet" / "there"
+    created_before = folder.exists()
+    result = run_loadgen(NumpyClassifier(), quick_settings("SingleStream", _speed()), folder)
+    return {
+        "created_before": created_before,
+        "verdict": result.verdict,
+        "files": sorted(p.name for p in folder.iterdir()),
+    }
+
+
+# ----- the tests -----
+
+
+def _in_child(body: str, tmp_path: Path) -> dict:
+    code = (
+        "import importlib.util, json, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('guards', {__file__!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from pathlib import Path\n"
+        f"outcome = module.{body}(Path({str(tmp_path)!r}))\n"
+        f"print({RESULT_TAG!r} + json.dumps(outcome), flush=True)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        cwd=REPO,
+    )
+    output = f"{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"child process died (exit {proc.returncode}):\n{output}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
+    assert lines, f"child printed no result:\n{output}"
+    return json.loads(lines[-1][len(RESULT_TAG) :])
+
+
+def test_exception_in_issue_queries_ends_with_a_clear_error(tmp_path):
+    outcome = _in_child("child_issue_queries_raises", tmp_path)
+    assert outcome["where"] == "LoadGen issue_queries"
+    assert "RuntimeError: injected fault inside issue_queries" in outcome["problem"]
+    assert str(tmp_path / "run") in outcome["problem"]  # points at LoadGen's logs
+    assert outcome["summary_written"]  # LoadGen finished its test
+    assert outcome["after"] == "VALID"
+
+
+def test_exception_in_predict_ends_with_a_clear_error(tmp_path):
+    outcome = _in_child("child_predict_raises", tmp_path)
+    assert outcome["where"] == "numpy-linear.predict"
+    assert "ValueError: model exploded on batch 4" in outcome["problem"]
+    assert outcome["after"] == "VALID"
+
+
+def test_exception_in_load_samples_ends_with_a_clear_error(tmp_path):
+    outcome = _in_child("child_load_samples_raises", tmp_path)
+    assert outcome["where"] == "numpy-linear.load_samples"
+    assert "OSError: sample store offline" in outcome["problem"]
+
+
+def test_unanswered_sample_is_ended_by_the_watchdog(tmp_path):
+    outcome = _in_child("child_predict_hangs", tmp_path)
+    assert outcome["where"] == "numpy-linear.predict"
+    assert "no sample answered" in outcome["problem"]
+    assert "response_timeout_s = 1" in outcome["problem"]
+    assert outcome["seconds"] < 60
+
+
+def test_missing_nested_log_folder_is_created(tmp_path):
+    outcome = _in_child("child_nested_missing_folder", tmp_path)
+    assert outcome["created_before"] is False
+    assert outcome["verdict"] == "VALID"
+    assert {"mlperf_log_summary.txt", "mlperf_log_detail.txt"} <= set(outcome["files"])
+
+
+def test_response_buffers_round_trip_exactly_through_the_accuracy_log(tmp_path):
+    from harness.inference import direct_predictions, quick_settings, run_loadgen
+    from harness.inference.logs import read_accuracy_log
+
+    target = NumpyClassifier(sample_count=1000)
+    for scenario in ("Offline", "Server"):
+        settings = quick_settings(scenario, _speed(), mode="accuracy", server_target_qps=5000.0)
+        result = run_loadgen(target, settings, tmp_path / scenario)
+        assert result.valid, result.invalid_reasons
+        raw = json.loads((tmp_path / scenario / "mlperf_log_accuracy.json").read_text())
+        assert len(raw) == target.sample_count
+        logged = read_accuracy_log(
+            tmp_path / scenario / "mlperf_log_accuracy.json", np.dtype(np.float32), (4,)
+        )
+        expected = direct_predictions(target)
+        assert sorted(logged) == list(range(target.sample_count))
+        mismatched = [i for i in expected if logged[i].tobytes() != expected[i].tobytes()]
+        assert mismatched == []
+
+
+def test_module_imports_without_torch():
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); import harness.inference; "
+        "print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
