@@ -52,6 +52,8 @@ def check_result(path: Path, run_compliance: bool = True, submission: bool = Fal
                              f"({doc.get('status_reason') or 'no reason recorded'})")
     if doc["kind"] == "training":
         _check_training(doc, path, report, run_compliance, submission)
+    else:
+        _check_inference(doc, path, report)
     if against is not None:
         _check_against(doc, path, against, report, submission)
     return report
@@ -81,6 +83,15 @@ def _check_training(doc: dict[str, Any], path: Path, report: CheckReport, run_co
         report.warnings.append(f"workload {doc['workload']!r} is not installed here: "
                                "run rules that need its reference recipe were skipped")
     phases = {p.name: p for p in workload.phases()} if workload else {}
+    checkpoint = doc.get("checkpoint")
+    if checkpoint:
+        file = path.parent / checkpoint["path"]
+        if not file.is_file():
+            report.warnings.append(f"{path}: field checkpoint.path: {file} is missing "
+                                   "(greenperf infer --from-result cannot use it)")
+        elif file_sha256(file) != checkpoint["sha256"]:
+            report.errors.append(f"{path}: field checkpoint.sha256: {file} was changed after "
+                                 "the run")
     for i, phase_doc in enumerate(doc["phases"]):
         where = f"{path}: field phases[{i}]"
         runs = phase_doc["runs"]
@@ -130,6 +141,27 @@ def _check_imported_score(stored: dict[str, Any], where: str, report: CheckRepor
     if value != minutes * 60:
         report.errors.append(f"{where}.value: {value} is not the official score "
                              f"{minutes} min x 60 s")
+
+
+def _check_inference(doc: dict[str, Any], path: Path, report: CheckReport) -> None:
+    """LoadGen's own verdict per run, the accuracy gate, and the LoadGen logs on disk."""
+    section = doc.get("inference")
+    if not isinstance(section, dict) or not section.get("results"):
+        report.errors.append(f"{path}: field inference: an inference result has no LoadGen runs")
+        return
+    for i, run in enumerate(section["results"]):
+        where = f"{path}: field inference.results[{i}] ({run.get('scenario')} {run.get('mode')})"
+        if run.get("loadgen_verdict") not in ("VALID", None) or not run.get("valid"):
+            reasons = "; ".join(run.get("invalid_reasons") or []) or "no reason recorded"
+            report.errors.append(f"{where}: INVALID ({reasons})")
+        accuracy = run.get("accuracy")
+        if run.get("mode") == "accuracy" and accuracy and not accuracy.get("passed", True):
+            report.errors.append(f"{where}: accuracy gate failed: quality "
+                                 f"{accuracy.get('quality')} < {accuracy.get('threshold')}")
+        for name, rel in (run.get("logs") or {}).items():
+            log = path.parent / rel
+            if name in ("summary", "detail") and not log.is_file():
+                report.warnings.append(f"{where}.logs.{name}: {log} is missing")
 
 
 def _check_run(run: dict[str, Any], phase_doc: dict[str, Any], where: str,

@@ -15,7 +15,7 @@ from harness import __version__
 from harness.errors import GreenperfError
 
 COMMANDS = ("list", "run", "check", "compare", "report", "score", "import-mlperf", "rcp",
-            "leaderboard", "submit")
+            "leaderboard", "submit", "infer")
 
 
 class _Parser(argparse.ArgumentParser):

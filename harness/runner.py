@@ -220,8 +220,11 @@ def run_workload(request: RunRequest) -> Path:
     completed = 0
     try:
         for k, seed in enumerate(seeds, start=1):
-            _run_all_phases(request, phases, datas, recipes, references, seed, k, ctx_base,
-                            energy, log_root, out_dir, doc)
+            served = _run_all_phases(request, phases, datas, recipes, references, seed, k,
+                                     ctx_base, energy, log_root, out_dir, doc)
+            if main and served is not None and doc.get("checkpoint") is None:
+                doc["checkpoint"] = save_checkpoint(served, out_dir, workload.name,
+                                                    request.scale, k)
             completed = k
             _rescore(doc)
             doc["sustainability"] = account.build_account(doc, account_settings)
@@ -281,7 +284,8 @@ def _rank_failure(doc: dict[str, Any]) -> str | None:
 def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, PhaseData],
                     recipes: dict[str, Recipe], references: dict[str, Recipe], seed: int, k: int,
                     ctx_base: dict[str, Any], energy: EnergyWindowSource | None, log_root: Path,
-                    out_dir: Path, doc: dict[str, Any]) -> None:
+                    out_dir: Path, doc: dict[str, Any]) -> Any | None:
+    """Run every phase of run ``k``; returns the served (last-phase) model if it converged."""
     previous = None
     previous_ok = True
     for phase, phase_doc in zip(phases, doc["phases"], strict=True):
@@ -323,6 +327,21 @@ def _run_all_phases(request: RunRequest, phases: list[Phase], datas: dict[str, P
         previous_ok = record["status"] == "success"
         if record.get("rank_failure"):
             break  # the process group is gone; no later phase can run
+    return previous if previous_ok and previous is not None else None
+
+
+def save_checkpoint(model: Any, out_dir: Path, workload: str, scale: str,
+                    run: int) -> dict[str, Any]:
+    """The first converged run's served model, for ``greenperf infer --from-result``."""
+    import torch
+
+    from harness.results import file_sha256
+
+    path = out_dir / "checkpoints" / f"{workload}_{scale}_run{run}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return {"run": run, "path": str(path.relative_to(out_dir)), "sha256": file_sha256(path),
+            "bytes": path.stat().st_size}
 
 
 def _skipped_record(k: int, seed: int, log_path: Path, reason: str,

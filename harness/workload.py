@@ -128,6 +128,18 @@ class Phase(ABC):
     def evaluate(self, model: Any, data: PhaseData, device: str) -> float:
         """Quality metric on the held-out set."""
 
+    def inference_set(self, data: PhaseData) -> tuple[Any, Any] | None:
+        """Inputs and labels inference serves from: by default the eval set when it is an
+        ``(inputs, labels)`` pair; None when this phase's model is not served."""
+        held_out = data.eval
+        if isinstance(held_out, (tuple, list)) and len(held_out) == 2:
+            return held_out[0], held_out[1]
+        return None
+
+    def predict(self, model: Any, inputs: Any) -> Any:
+        """Predicted labels for a batch of inference inputs (default: argmax of the output)."""
+        return model(inputs).argmax(dim=1)
+
     def batch_size_of(self, batch: Any) -> int:
         """Samples in one batch; phases with odd batch types override this."""
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -149,6 +161,14 @@ class Workload(ABC):
     def default_runs(self, scale: str) -> int:
         return self.submission_runs
 
+    def serving_phase(self) -> Phase:
+        """The phase whose trained model inference serves (by default the last one)."""
+        return self.phases()[-1]
+
+    # Latency bound for the Server and MultiStream scenarios, in milliseconds.
+    inference_latency_bound_ms: float = 50.0
+    inference_max_batch: int = 256
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -159,6 +179,8 @@ class Suite:
     runs: int
     workloads: tuple[str, ...]
     description: str = ""
+    # LoadGen scenarios served after each workload trains (performance + accuracy).
+    inference_scenarios: tuple[str, ...] = ()
 
 
 _extra_workloads: dict[str, Workload] = {}

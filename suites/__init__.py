@@ -7,7 +7,12 @@ register through ``greenperf.suites``.
 
 from harness.workload import Suite
 
-QUICK = Suite(name="quick", scale="tiny", runs=1, workloads=("mlp", "resnet", "bert_small"),
-              description="one seed of each workload at tiny scale: a smoke run on any laptop")
-STANDARD = Suite(name="standard", scale="standard", runs=5, workloads=("mlp", "resnet", "bert_small"),
-                 description="five seeds of each workload at standard scale, for one GPU")
+REFERENCE_WORKLOADS = ("mlp", "resnet", "bert_small")
+
+QUICK = Suite(name="quick", scale="tiny", runs=1, workloads=REFERENCE_WORKLOADS,
+              description="one seed of each workload at tiny scale, then LoadGen Offline and "
+                          "SingleStream: a smoke run on any laptop",
+              inference_scenarios=("offline", "singlestream"))
+STANDARD = Suite(name="standard", scale="standard", runs=5, workloads=REFERENCE_WORKLOADS,
+                 description="five seeds of each workload at standard scale, for one GPU",
+                 inference_scenarios=("offline", "singlestream", "multistream", "server"))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import assert_one_line_error
 
+from harness.errors import GreenperfError
 from harness.leaderboard import render_site
 from harness.leaderboard import site as site_module
 from harness.leaderboard.plots import pareto_frontier
@@ -374,20 +375,25 @@ def test_missing_input_is_a_one_line_usage_error(tmp_path: Path, run_cli) -> Non
 def test_logs_outside_the_result_folder_are_never_copied(tmp_path: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
-    doc = synthetic_doc(ttas=(1, 2, 3, 4))
+    doc = synthetic_doc(ttas=(1, 2, 3, 4, 5))
     runs = doc["phases"][0]["runs"]
     runs[0]["log"]["path"] = "../secret.txt"
     runs[1]["log"]["path"] = str(outside)
     runs[2]["log"]["path"] = "logs/train/link.txt"
     runs[3]["log"]["path"] = "logs/train/fifo.txt"
+    runs[4]["log"]["path"] = "logs/train/alias.txt"
+    doc["compliance"]["findings"] = []
     folder = tmp_path / "in"
     write_doc(folder, doc)
-    for name in ("link.txt", "fifo.txt"):
-        (folder / "logs" / "train" / name).unlink()
-    (folder / "logs" / "train" / "link.txt").symlink_to(outside)
-    os.mkfifo(folder / "logs" / "train" / "fifo.txt")
+    logs = folder / "logs" / "train"
+    for name in ("link.txt", "fifo.txt", "alias.txt"):
+        (logs / name).unlink()
+    (logs / "link.txt").symlink_to(outside)
+    os.mkfifo(logs / "fifo.txt")
+    (logs / "real.txt").write_text(LOG_TEXT)
+    (logs / "alias.txt").symlink_to("real.txt")  # a link that stays inside is fine
     summary = render_site([folder], tmp_path / "site", jobs=1)
-    assert summary.logs_copied == 0
+    assert summary.logs_copied == 1
     problems = "\n".join(summary.logs_not_copied)
     assert problems.count("leaves the result's folder") == 2
     assert "leads outside the result's folder" in problems
@@ -428,6 +434,17 @@ def test_rendering_again_never_writes_into_the_sources(results: Path, tmp_path: 
             os.chmod(page, 0o644)
     render_site([results], tmp_path / "site", jobs=1)
     assert [p.read_bytes() for p in sources] == before
+
+
+def test_private_sources_are_copied_so_the_site_stays_readable(tmp_path: Path) -> None:
+    source = synthetic_result(tmp_path / "in", ttas=(1,))
+    os.chmod(source, 0o600)  # older greenperf wrote results owner-only
+    render_site([tmp_path / "in"], tmp_path / "site", jobs=1)
+    raw = next((tmp_path / "site" / "r").glob("*.json"))
+    assert raw.read_bytes() == source.read_bytes()
+    assert raw.stat().st_ino != source.stat().st_ino and raw.stat().st_mode & 0o044 == 0o044
+    log = next((tmp_path / "site" / "r").glob("*/*.txt"))  # world-readable: may be linked
+    assert log.read_text() == LOG_TEXT and log.stat().st_mode & 0o044 == 0o044
 
 
 def test_inference_results_get_throughput_and_latency_tables(tmp_path: Path) -> None:
@@ -474,6 +491,17 @@ def test_worker_processes_render_the_same_site(results: Path, tmp_path: Path,
     assert names == sorted(p.relative_to(tmp_path / "parallel")
                            for p in (tmp_path / "parallel").rglob("*"))
     assert serial.index.read_text() == parallel.index.read_text()
+
+
+def test_a_write_failure_in_a_worker_is_a_one_line_error(results: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(path: Path, text: str) -> None:
+        raise GreenperfError(str(path), "cannot write (No space left on device)")
+
+    monkeypatch.setattr(site_module, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(site_module, "_write", full)  # inherited by the forked workers
+    with pytest.raises(GreenperfError, match="No space left on device"):
+        render_site([results], tmp_path / "site", jobs=2)
 
 
 def test_site_inside_the_input_folder_is_not_read_back(results: Path) -> None:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from harness import contention, distributed
+from harness.commands.infer import print_summary, serve_and_measure, summarise
 from harness.commands.output import emit_json, table
 from harness.errors import UsageError
 from harness.progress import Progress
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if bool(args.workload) == bool(args.suite):
         raise UsageError("greenperf run", "name a workload or --suite, not both or neither")
+    suite = None
     if args.suite:
         suite = get_suite(args.suite)
         names, scale = list(suite.workloads), args.scale or suite.scale
@@ -136,8 +138,9 @@ def _run(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     if args.cpu_tdp is not None and args.cpu_tdp <= 0:
         raise UsageError("--cpu-tdp", "must be > 0 watts")
-    energy_factory = None if args.no_energy else _energy_factory(args.cpu_tdp)
+    energy_factory = None if args.no_energy else energy_monitor_factory(args.cpu_tdp)
     summary = []
+    inference_paths: list[Path] = []
     for workload in workloads:
         request = RunRequest(
             workload=workload, scale=scale,
@@ -154,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
         if os.environ.get("RANK", "0") != "0":
             continue  # rank 0 writes and reports for the whole run
         doc = json.loads(path.read_text())
+        if suite is not None and suite.inference_scenarios and doc.get("checkpoint"):
+            inference_paths += _serve(workload.name, path, suite, args)
         for phase in doc["phases"]:
             score = phase["score"]
             summary.append({"workload": doc["workload"], "phase": phase["name"],
@@ -163,17 +168,33 @@ def _run(args: argparse.Namespace) -> int:
                             "result": str(path)})
     if os.environ.get("RANK", "0") != "0":
         return 0
+    inference_rows = summarise(inference_paths)
     if args.json:
-        emit_json(summary)
+        emit_json({"training": summary, "inference": inference_rows})
     else:
         print(table([[s["workload"], s["phase"], s["scale"],
                       "-" if s["score_seconds"] is None else f"{s['score_seconds']:.2f} s",
                       s["method"], f"{s['success']}/{s['runs']}", s["result"]] for s in summary],
                     ["workload", "phase", "scale", "time to target", "score", "ok", "result"]))
-    return 0 if all(s["score_seconds"] is not None for s in summary) else 1
+        if inference_rows:
+            print()
+            print_summary(inference_rows, as_json=False)
+    trained = all(s["score_seconds"] is not None for s in summary)
+    served = all(r["verdict"] == "VALID" for r in inference_rows)
+    return 0 if trained and served else 1
 
 
-def _energy_factory(cpu_tdp_watts: float | None):
+def _serve(workload: str, result: Path, suite, args: argparse.Namespace) -> list[Path]:
+    """The suite's LoadGen scenarios, serving the model the training run just saved."""
+    if distributed.launched_by_torchrun():
+        return []  # serve from one process, after the data-parallel run
+    return serve_and_measure(workload, list(suite.inference_scenarios),
+                             ["performance", "accuracy"], args.out, from_result=result,
+                             device=args.device, energy=not args.no_energy, system=args.system,
+                             region=args.region, prices=args.prices, quiet=args.quiet)
+
+
+def energy_monitor_factory(cpu_tdp_watts: float | None):
     """An EnergyMonitor per workload run: NVML on CUDA devices, RAPL or a TDP estimate."""
     from harness.meters import EnergyMonitor
 

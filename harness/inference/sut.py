@@ -45,6 +45,10 @@ def _caller_torch_threads() -> int | None:
     return torch.get_num_threads() if torch is not None else None
 
 
+# Samples answered per QuerySamplesComplete call.
+ANSWER_SLICE = 32
+
+
 def _raised(exc: BaseException) -> str:
     """One line naming the exception, for a GreenperfError message."""
     return " ".join(f"raised {type(exc).__name__}: {exc}".split())
@@ -377,22 +381,28 @@ class BatchingSUT:
             self._answered += len(ids)
             self._batches += 1
             self._batched_samples += len(ids)
-        n = len(ids)
-        row_bytes = rows.nbytes // n
-        addresses = (
-            range(rows.ctypes.data, rows.ctypes.data + n * row_bytes, row_bytes)
-            if row_bytes
-            else itertools.repeat(rows.ctypes.data, n)
-        )
-        responses = list(
-            map(lg.QuerySampleResponse, ids, addresses, itertools.repeat(row_bytes, n))
-        )
+        row_bytes = rows.nbytes // len(ids)
+        base = rows.ctypes.data
+        start = 0
         try:
-            lg.QuerySamplesComplete(responses)
+            # In slices: QuerySamplesComplete releases the GIL, so the worker's next
+            # predict is never kept waiting for a whole batch's response objects.
+            for start in range(0, len(ids), ANSWER_SLICE):
+                part = ids[start : start + ANSWER_SLICE]
+                first = base + start * row_bytes
+                addresses = (
+                    range(first, first + len(part) * row_bytes, row_bytes)
+                    if row_bytes
+                    else itertools.repeat(base, len(part))
+                )
+                responses = list(
+                    map(lg.QuerySampleResponse, part, addresses, itertools.repeat(row_bytes))
+                )
+                lg.QuerySamplesComplete(responses)
         except BaseException:
             # These ids have left the in-flight table; answer them or LoadGen waits forever.
-            self._answer_empty(ids)
+            self._answer_empty(ids[start:])
             raise
-        # `rows` owns the memory every response points into. It must outlive the call
+        # `rows` owns the memory every response points into. It must outlive the calls
         # above; this explicit use keeps that true whatever the code above becomes.
-        del responses, rows
+        del rows

@@ -130,6 +130,23 @@ def _scenario_view(scenario: Scenario) -> ScenarioView:
     )
 
 
+def _account_settings(account: dict[str, Any] | None) -> list[TreeRow]:
+    """Region, devices and where the prices came from; the full price book (every price with
+    its source and date) stays in the raw result JSON, as it is the same for most results."""
+    if account is None:
+        return []
+    shown: dict[str, Any] = {"devices": account.get("devices")}
+    settings = account.get("settings")
+    if isinstance(settings, dict):
+        shown.update((k, v) for k, v in settings.items() if k != "prices")
+        prices = settings.get("prices")
+        if isinstance(prices, dict):
+            shown["prices"] = {"origins": prices.get("origins"),
+                               "entries": "every price with its source and date is in the raw "
+                                          "result JSON (sustainability.settings.prices)"}
+    return flatten(shown)
+
+
 def result_context(item: Loaded, links: dict[str, LogLink]) -> dict[str, Any]:
     """Everything ``result.html`` renders for one result."""
     record = item.record
@@ -149,8 +166,7 @@ def result_context(item: Loaded, links: dict[str, LogLink]) -> dict[str, Any]:
         "scenarios": [_scenario_view(s) for s in record.scenarios],
         "sustainability": (None if account is None else flatten(
             {k: v for k, v in account.items() if k not in ACCOUNT_SETTINGS})),
-        "account_settings": flatten({k: v for k, v in (account or {}).items()
-                                     if k in ACCOUNT_SETTINGS and k not in ("version", "kind")}),
+        "account_settings": _account_settings(account),
         "findings": findings,
         "findings_failed": sum(not f.passed for f in record.findings),
         "measured": MEASURED,

@@ -7,8 +7,9 @@ Layout (all links relative, so the site works from ``file://`` and offline)::
     r/<slug>.json          the result file as read
     r/<slug>/<log name>    the MLLOG logs (path parts joined by "--")
 
-Results and logs are hard-linked into the site when it is on their file system (they are
-sealed by sha256 and never change), and copied otherwise.
+Results and logs are hard-linked into the site when it is on their file system and they are
+world-readable (they are sealed by sha256 and never change), and copied otherwise. A second
+render replaces every file it writes (never writes through a link).
 
 Every page is self-contained: inline CSS, inline script, inline SVG, and a Content Security
 Policy that allows nothing external and only the page's own script (by hash), so that even an
@@ -29,6 +30,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -144,18 +146,28 @@ def _create(dest: Path) -> BinaryIO:
     return open(dest, "xb")
 
 
-def place(dest: Path, source: str, identity: tuple[int, int], copy_from: BinaryIO | bytes) -> None:
+def _readable_by_all(info: os.stat_result) -> bool:
+    """A link shares the source's permissions: only a world-readable file may be linked, so
+    that the published site stays readable (a private file is copied instead)."""
+    return info.st_mode & 0o044 == 0o044
+
+
+def place(dest: Path, source: str, identity: tuple[int, int], copy_from: BinaryIO | bytes,
+          fresh: bool = False) -> None:
     """Put the file ``source`` (whose (st_dev, st_ino) is ``identity``) at ``dest``.
 
     Sealed results and logs never change, so a hard link is as good as a copy and costs a
-    tenth of one; it is used when ``source`` is still the very file that was checked and
-    lives on the same file system, otherwise the content is copied from ``copy_from``.
+    tenth of one; it is used when ``source`` is still the very file that was checked, lives
+    on the same file system and is world-readable, otherwise the content is copied from
+    ``copy_from``.
+    ``fresh`` says ``dest``'s folder was created by this render, so nothing is there yet.
     """
-    dest.unlink(missing_ok=True)
+    if not fresh:
+        dest.unlink(missing_ok=True)
     try:
         os.link(source, dest)
         info = os.stat(dest)
-        if (info.st_dev, info.st_ino) == identity:
+        if (info.st_dev, info.st_ino) == identity and _readable_by_all(info):
             return
         dest.unlink()
     except OSError:  # another file system, or links not allowed here
@@ -176,17 +188,55 @@ class LogCopier:
         self.copied = 0
         self.refused: list[str] = []
         self._real_dirs: dict[Path, str] = {}
-        self._made: set[Path] = set()
+        self._made: dict[Path, bool] = {}  # folder -> created by this render
+
+    def _real_dir(self, folder: Path) -> str:
+        real = self._real_dirs.get(folder)
+        if real is None:
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        return real
+
+    def _folder_of(self, dest: Path) -> bool:
+        """Create ``dest``'s folder if needed; True when this render created it (empty)."""
+        fresh = self._made.get(dest.parent)
+        if fresh is None:
+            try:
+                dest.parent.mkdir()
+                fresh = True
+            except FileExistsError:
+                fresh = False
+            self._made[dest.parent] = fresh
+        return fresh
+
+    def _link(self, source: Path, inside: str, dest: Path, fresh: bool) -> bool:
+        """The common case in two system calls: ``source`` is a regular file (not a link) in
+        a folder that really lies inside ``inside``; hard-link it. False: not that case."""
+        real_parent = self._real_dir(source.parent)
+        if real_parent != inside and not real_parent.startswith(inside + os.sep):
+            return False
+        if not fresh:
+            dest.unlink(missing_ok=True)
+        try:
+            os.link(source, dest, follow_symlinks=False)
+        except OSError:
+            return False
+        info = os.lstat(dest)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= self.max_bytes and (
+                _readable_by_all(info)):
+            return True
+        dest.unlink()  # a symbolic link, FIFO, device or oversized file: look closer
+        return False
 
     def _copy_one(self, folder: Path, rel: str, dest: Path) -> str | None:
         """Put ``folder/rel`` at ``dest``; the reason when it may not be."""
         pure = PurePosixPath(rel)
         if not rel or "\x00" in rel or pure.is_absolute() or ".." in pure.parts:
             return "path is absolute or leaves the result's folder"
-        base = self._real_dirs.get(folder)
-        if base is None:
-            base = self._real_dirs[folder] = os.path.realpath(folder)
+        base = self._real_dir(folder).rstrip(os.sep)
         source = folder / pure
+        fresh = self._folder_of(dest)
+        if self._link(source, base, dest, fresh):
+            return None
         try:
             handle, info = open_regular(source, self.max_bytes)
         except Refused as exc:
@@ -196,11 +246,8 @@ class LogCopier:
                 f"cannot be read ({exc.strerror or exc})")
         with handle:
             real = _real_path_of(handle.fileno(), source)
-            if not real.startswith(base.rstrip(os.sep) + os.sep):
+            if not real.startswith(base + os.sep):
                 return "path leads outside the result's folder"
-            if dest.parent not in self._made:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(dest.parent)
             place(dest, real, (info.st_dev, info.st_ino), handle)
         return None
 
@@ -250,6 +297,8 @@ class _Done:
     pages: int = 0
     logs_copied: int = 0
     logs_refused: list[str] = field(default_factory=list)
+    # A GreenperfError does not survive pickling back from a worker, so it travels as data.
+    fatal: tuple[str, str] | None = None
 
 
 def _write(path: Path, text: str) -> None:
@@ -263,8 +312,18 @@ def _write(path: Path, text: str) -> None:
 def _render_files(job: _Job, files: list[tuple[Path, str]]) -> _Done:
     """Load, render and write the pages of ``files``; the rows they give the index."""
     done = _Done()
-    template = environment().get_template("result.html")
     copier = LogCopier(job.pages_dir, job.max_log_bytes)
+    try:
+        _render_into(done, copier, job, files)
+    except GreenperfError as exc:
+        done.fatal = (exc.where, exc.problem)
+    done.logs_copied, done.logs_refused = copier.copied, copier.refused
+    return done
+
+
+def _render_into(done: _Done, copier: LogCopier, job: _Job,
+                 files: list[tuple[Path, str]]) -> None:
+    template = environment().get_template("result.html")
     for path, uid in files:
         item = load_one(path, job.max_file_bytes)
         if isinstance(item, Skipped):
@@ -293,8 +352,6 @@ def _render_files(job: _Job, files: list[tuple[Path, str]]) -> _Done:
                 from exc
         done.entries.extend(entries)
         done.pages += 1
-    done.logs_copied, done.logs_refused = copier.copied, copier.refused
-    return done
 
 
 def _default_jobs() -> int:
@@ -306,18 +363,25 @@ def _default_jobs() -> int:
 
 def _render_all(job: _Job, files: list[tuple[Path, str]], jobs: int) -> _Done:
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
-        return _render_files(job, files)
+        done = _render_files(job, files)
+        if done.fatal:
+            raise GreenperfError(*done.fatal)
+        return done
     size = max(16, min(256, len(files) // (jobs * 8) or 1))
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     total = _Done()
     with context.Pool(jobs) as pool:
         for part in pool.imap(functools.partial(_render_files, job), chunks):
+            if part.fatal:
+                raise GreenperfError(*part.fatal)
             total.entries.extend(part.entries)
             total.skipped.extend(part.skipped)
             total.pages += part.pages
             total.logs_copied += part.logs_copied
             total.logs_refused.extend(part.logs_refused)
+        pool.close()
+        pool.join()
     return total
 
 
@@ -352,6 +416,6 @@ def render_site(paths: Iterable[Path], out_dir: Path, reference_system: str | No
     index = out_dir / "index.html"
     _write(index, environment().get_template("index.html").render(
         **common, groups=[(g, _group_plots(g)) for g in groups], skipped=done.skipped,
-        results=done.pages, reference_system=reference_system))
+        results=done.pages))
     return RenderSummary(index, done.pages, len(groups), done.skipped, done.logs_copied,
                          done.logs_refused)

@@ -153,7 +153,7 @@ def make_classification(docs: Documents, seed: int, min_attractors: int = 1) -> 
 
     Each example is ``[CLS]`` + one complete sentence of a document (chosen at random among
     those whose verb follows at least ``min_attractors`` prepositional phrases) + ``[PAD]``.
-    Documents without such a sentence (about 4% at ``min_attractors=1``) are skipped, so the
+    Documents without such a sentence (about 1.3% at ``min_attractors=1``) are skipped, so the
     result may have fewer rows than ``docs``. Half the examples become unacceptable: their verb
     suffix, and their sentence-final pronoun if any, get the same features, drawn uniformly
     from the five that differ from the subject's. Verb and pronoun therefore agree with each

@@ -5,12 +5,18 @@ sentence-final pronouns agree with a subject across prepositional-phrase
 attractors, with a latent document topic (``suites.bert_small.corpus``).
 
 * ``pretrain``: masked-token accuracy on 500 held-out documents (15% masked with
-  a fixed seed). Its target lies above the unigram and bigram baselines
-  (benchmarks/bench_corpus.py).
-* ``finetune``: from the pre-trained encoder, classify whether a document's
-  agreement is intact (one verb suffix or pronoun made to disagree in half the
-  documents). Bag-of-words cannot tell the classes apart; finding the subject
-  across the attractors can.
+  a fixed seed). The 35% target lies far above the unigram (6.3%), left-bigram
+  (20.4%) and left+right-neighbour (26.2%) baselines, below the exact Bayes
+  ceiling of 48.8% (benchmarks/bench_corpus.py). Agreement is learned late: from
+  an encoder at 34.1% the fine-tune below peaked at 65%, from one at 35.1% at 87%.
+* ``finetune``: from the pre-trained encoder, classify whether a sentence's
+  agreement is intact: each example is one sentence whose verb follows at least
+  one prepositional-phrase attractor, and in half of them the verb suffix (and
+  pronoun) is made to disagree with the subject. Majority class, bag-of-words
+  and bigram models score 50-54%, and so does "agree with the nearest noun".
+  The training set is small (2,000 documents) on purpose: with it, an encoder
+  pre-trained to 35% reaches 84-94% while one trained from scratch stays near
+  52%, so the 80% target measures what pre-training buys.
 
 Each phase is its own measured, logged time-to-accuracy span, so the result
 keeps pre-training and fine-tuning apart for the amortisation account.
@@ -47,8 +53,8 @@ LANGUAGE_SEED = 0
 PRETRAIN_SEEDS = (7, 10_007)  # train, eval documents
 FINETUNE_SEEDS = (8, 10_008)
 SIZES = {  # scale -> pretrain train/eval docs, finetune train/eval docs
-    "tiny": (50_000, 500, 20_000, 1_000),
-    "standard": (1_000_000, 5_000, 200_000, 5_000),
+    "tiny": (50_000, 500, 2_000, 1_000),
+    "standard": (1_000_000, 5_000, 20_000, 5_000),
 }
 MODELS = {
     "tiny": {"layers": 2, "hidden": 64, "heads": 2, "ffn": 256},
@@ -71,7 +77,7 @@ def _recipe(batch: int, eval_every: int, budget: int, target: float, lr: float, 
 
 
 PRETRAIN = {
-    "tiny": _recipe(32, 2_048, 98_304, 0.33, 2e-3, 3_200, "tiny", 900.0,
+    "tiny": _recipe(32, 4_096, 98_304, 0.35, 2e-3, 3_200, "tiny", 900.0,
                     mlm_train_mask_rate=TRAIN_MASK_RATE),
     "standard": _recipe(256, 65_536, 8_000_000, 0.45, 1e-3, 160_000, "standard", 7200.0,
                         mlm_train_mask_rate=TRAIN_MASK_RATE),
@@ -272,8 +278,8 @@ def _digest(*parts: Any) -> str:
 
 class BertSmallWorkload(Workload):
     name = "bert_small"
-    description = ("BERT (L2/H64) on AgreeLang-2: masked-LM pre-training to 33%, then "
-                   "agreement-acceptability fine-tuning")
+    description = ("BERT (L2/H64) on AgreeLang-2: masked-LM pre-training to 35%, then "
+                   "agreement-acceptability fine-tuning to 80%")
 
     def phases(self) -> list[Phase]:
         return [Pretrain(), Finetune()]

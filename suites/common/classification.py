@@ -102,6 +102,10 @@ class ClassificationPhase(Phase):
         optimizer.step()
         return loss
 
+    def predict(self, model: Any, inputs: Any) -> Any:
+        transform = self._transform()
+        return model(transform(inputs) if transform is not None else inputs).argmax(dim=1)
+
     def evaluate(self, model: Any, data: PhaseData, device: str) -> float:
         x, y = data.eval
         return accuracy(model, x.to(device), y.to(device), transform=self._transform())
