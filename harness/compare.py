@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import GreenperfError, UsageError
-from harness.results import checksum_problem, read_result
+from harness.results import NON_RESULT_DIRS, checksum_problem, read_result
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
@@ -446,12 +446,12 @@ def _notes(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
 def load_side(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     """The result documents of a file or folder.
 
-    In a folder, ``logs`` and ``rcps`` folders and JSON files that are no greenperf result
+    In a folder, ``NON_RESULT_DIRS`` (logs, rcps, ...) and JSON files that are no greenperf result
     at all (no ``schema_version``) are skipped; a broken result file is an error.
     """
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.json")
-                       if not {"logs", "rcps"} & set(p.relative_to(path).parts[:-1])
+                       if not NON_RESULT_DIRS & set(p.relative_to(path).parts[:-1])
                        and _looks_like_result(p))
         if not files:
             raise UsageError(str(path), "folder holds no result files (*.json)")

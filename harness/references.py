@@ -31,7 +31,7 @@ import numpy as np
 
 from harness import rcp
 from harness.errors import GreenperfError, UsageError
-from harness.results import read_result, write_json_atomic
+from harness.results import NON_RESULT_DIRS, read_result, write_json_atomic
 
 RCP_DIR = "rcps"
 DEFAULT_SUBMISSION_RUNS = 5
@@ -72,7 +72,7 @@ def reference_results(roots: Iterable[Path]) -> list[ReferenceResult]:
             raise UsageError(str(root), "no such reference folder")
         for path in sorted(root.rglob("*.json")):
             parts = path.relative_to(root).parts
-            if RCP_DIR in parts[:-1] or "logs" in parts[:-1]:
+            if RCP_DIR in parts[:-1] or NON_RESULT_DIRS & set(parts[:-1]):
                 continue
             doc = _read_reference(path)
             if doc is None or doc["kind"] != "training":

@@ -19,6 +19,9 @@ from typing import Any
 from harness.errors import CheckFailed, GreenperfError, UsageError
 
 SCHEMA_VERSION = "1.0"
+# Folders greenperf writes beside result files that hold no result files: MLLOG logs,
+# RCP files, LoadGen logs (mlperf_log_accuracy.json is JSON too) and model checkpoints.
+NON_RESULT_DIRS = frozenset({"logs", "rcps", "loadgen", "checkpoints"})
 CHECKSUM_ALGORITHM = "sha256-canonical-json"
 
 

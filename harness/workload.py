@@ -91,6 +91,7 @@ class PhaseData:
     train: Any
     eval: Any
     info: DatasetInfo
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. a vocabulary size
 
 
 class Phase(ABC):

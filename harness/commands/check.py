@@ -10,6 +10,7 @@ from harness import package
 from harness.checker import check_result
 from harness.commands.output import emit_json
 from harness.errors import UsageError
+from harness.results import NON_RESULT_DIRS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +34,8 @@ def result_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            # rcps/ holds a reference folder's RCP files (harness.references), not results.
             found = sorted(p for p in path.rglob("*.json")
-                           if not {"logs", "rcps"} & set(p.relative_to(path).parts[:-1]))
+                           if not NON_RESULT_DIRS & set(p.relative_to(path).parts[:-1]))
             if not found:
                 raise UsageError(str(path), "folder holds no result files (*.json)")
             files.extend(found)

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from harness.errors import UsageError
 from harness.leaderboard.records import BadField, Record, parse_record
-from harness.results import compute_checksum
+from harness.results import NON_RESULT_DIRS, compute_checksum
 
 # A result file is tens of kilobytes; anything far larger is not one we should parse.
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -80,7 +80,7 @@ def find_result_files(paths: Iterable[Path], exclude: Path | None = None) -> lis
         elif path.is_dir():
             candidates = []
             for folder, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d != "logs" and not (
+                dirs[:] = sorted(d for d in dirs if d not in NON_RESULT_DIRS and not (
                     skip and _is_within(os.path.realpath(os.path.join(folder, d)), skip)))
                 candidates.extend(Path(folder, f) for f in sorted(files) if f.endswith(".json"))
         else:

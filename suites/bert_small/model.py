@@ -34,6 +34,9 @@ class BertSmall(nn.Module):
         self.cfg = cfg
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.hidden)
         self.position_embedding = nn.Embedding(cfg.seq_len, cfg.hidden)
+        # BERT normalises the summed embeddings; without it some seeds stall near 27%
+        # masked-token accuracy on AgreeLang at the tiny scale.
+        self.embedding_norm = nn.LayerNorm(cfg.hidden)
         layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.heads, cfg.ffn, dropout=0.0,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
@@ -47,7 +50,7 @@ class BertSmall(nn.Module):
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        x = self.embedding_norm(self.token_embedding(tokens) + self.position_embedding(positions))
         padding = tokens == self.cfg.pad_id
         mask = padding if bool(padding.any()) else None
         return self.final_norm(self.encoder(x, src_key_padding_mask=mask))

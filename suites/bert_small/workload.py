@@ -5,18 +5,19 @@ sentence-final pronouns agree with a subject across prepositional-phrase
 attractors, with a latent document topic (``suites.bert_small.corpus``).
 
 * ``pretrain``: masked-token accuracy on 500 held-out documents (15% masked with
-  a fixed seed). The 35% target lies far above the unigram (6.3%), left-bigram
-  (20.4%) and left+right-neighbour (26.2%) baselines, below the exact Bayes
-  ceiling of 48.8% (benchmarks/bench_corpus.py). Agreement is learned late: from
-  an encoder at 34.1% the fine-tune below peaked at 65%, from one at 35.1% at 87%.
+  a fixed seed). Baselines (benchmarks/bench_corpus.py): unigram 6.3%, left
+  bigram 20.4%, left+right neighbours 26.2%, exact Bayes ceiling 48.8%. The 33%
+  target sits well above every count baseline. Seeds differ in when they leave
+  the 22-28% plateau: seed 0 reaches 33% at ~80k sequences, 35% only after the
+  98k budget, so 33% is the tiny target that every reference seed meets.
+  The long-range band (above ~41%, where only attention over the whole document
+  helps, see the study's windowed ablation) is for the standard scale.
 * ``finetune``: from the pre-trained encoder, classify whether a sentence's
   agreement is intact: each example is one sentence whose verb follows at least
   one prepositional-phrase attractor, and in half of them the verb suffix (and
   pronoun) is made to disagree with the subject. Majority class, bag-of-words
-  and bigram models score 50-54%, and so does "agree with the nearest noun".
-  The training set is small (2,000 documents) on purpose: with it, an encoder
-  pre-trained to 35% reaches 84-94% while one trained from scratch stays near
-  52%, so the 80% target measures what pre-training buys.
+  and bigram models score 50-54%, and so does "agree with the nearest noun";
+  the target is 85%.
 
 Each phase is its own measured, logged time-to-accuracy span, so the result
 keeps pre-training and fine-tuning apart for the amortisation account.
@@ -47,13 +48,13 @@ from suites.bert_small.tasks import (
     make_swap_detection,
 )
 from suites.bert_small.text_corpus import TEXT_SPECIAL_IDS, load_text_corpus
-from suites.common.classification import accuracy, steps_for, warmup_linear
+from suites.common.classification import ClassificationPhase, adamw_warmup_linear
 
 LANGUAGE_SEED = 0
 PRETRAIN_SEEDS = (7, 10_007)  # train, eval documents
 FINETUNE_SEEDS = (8, 10_008)
 SIZES = {  # scale -> pretrain train/eval docs, finetune train/eval docs
-    "tiny": (50_000, 500, 2_000, 1_000),
+    "tiny": (50_000, 500, 20_000, 1_000),
     "standard": (1_000_000, 5_000, 20_000, 5_000),
 }
 MODELS = {
@@ -77,13 +78,15 @@ def _recipe(batch: int, eval_every: int, budget: int, target: float, lr: float, 
 
 
 PRETRAIN = {
-    "tiny": _recipe(32, 4_096, 98_304, 0.35, 2e-3, 3_200, "tiny", 900.0,
+    "tiny": _recipe(32, 2_048, 98_304, 0.33, 2e-3, 3_200, "tiny", 900.0,
                     mlm_train_mask_rate=TRAIN_MASK_RATE),
     "standard": _recipe(256, 65_536, 8_000_000, 0.45, 1e-3, 160_000, "standard", 7200.0,
                         mlm_train_mask_rate=TRAIN_MASK_RATE),
 }
 FINETUNE = {
-    "tiny": _recipe(32, 1_024, 40_960, 0.80, 1e-3, 1_024, "tiny", 900.0),
+    # 80k sequences: a weakly pre-trained encoder (33.5%) sat at chance for 29k
+    # sequences before it learned the task (reference seed 3 on a 40k schedule).
+    "tiny": _recipe(32, 1_024, 81_920, 0.85, 1e-3, 1_024, "tiny", 900.0),
     "standard": _recipe(256, 16_384, 2_000_000, 0.95, 5e-4, 32_768, "standard", 7200.0),
 }
 REAL_DATA = {"pretrain": 0.30, "finetune": 0.75}  # plain-text corpora: not calibrated here
@@ -121,14 +124,8 @@ class _BertPhase(Phase):
         return recipe
 
     def build_optimizer(self, model: Any, recipe: Recipe) -> tuple[Any, Any]:
-        h = recipe.hyperparameters
-        optimizer = torch.optim.AdamW(no_decay_groups(model, h["opt_adamw_weight_decay"]),
-                                      lr=recipe.learning_rate,
-                                      betas=(h["opt_adamw_beta_1"], h["opt_adamw_beta_2"]),
-                                      eps=h["opt_adamw_epsilon"])
-        warmup = max(1, h["opt_learning_rate_warmup_samples"] // recipe.batch_size)
-        schedule = warmup_linear(steps_for(recipe), warmup)
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        decay = recipe.hyperparameters["opt_adamw_weight_decay"]
+        return adamw_warmup_linear(no_decay_groups(model, decay), recipe)
 
 
 class Pretrain(_BertPhase):
@@ -151,24 +148,20 @@ class Pretrain(_BertPhase):
             name, source, seed = f"agreelang2-{n_train // 1000}k", "procedural", PRETRAIN_SEEDS[0]
             checksum = _digest(lang.checksum(), train, held_out)
         masked = eval_mask(held_out, MASK_ID, special)
-        data = {
-            "tokens": torch.from_numpy(train),
-            "special": torch.tensor(special),
-            "vocab_size": vocab,
-        }
         eval_set = (torch.from_numpy(masked.inputs), torch.from_numpy(masked.target_positions),
                     torch.from_numpy(masked.target_ids))
         info = _info(name, source, checksum, len(train), len(held_out),
                      train.nbytes + held_out.nbytes, seed)
-        return PhaseData(train=data, eval=eval_set, info=info)
+        return PhaseData(train=torch.from_numpy(train), eval=eval_set, info=info,
+                         meta={"special": torch.tensor(special), "vocab_size": vocab})
 
     def build_model(self, data: PhaseData, scale: str, previous: Any | None) -> Any:
-        return BertSmall(_config(scale, data.train["vocab_size"]))
+        return BertSmall(_config(scale, data.meta["vocab_size"]))
 
     def train_batches(self, data: PhaseData, recipe: Recipe, seed: int,
                       device: str) -> Iterator[Any]:
-        tokens = data.train["tokens"].to(device)
-        maskable = ~torch.isin(tokens, data.train["special"].to(device))
+        tokens = data.train.to(device)
+        maskable = ~torch.isin(tokens, data.meta["special"].to(device))
         rate = float(recipe.hyperparameters["mlm_train_mask_rate"])
         generator = torch.Generator().manual_seed(seed)
         n, bs = tokens.shape[0], recipe.batch_size
@@ -205,7 +198,7 @@ class Pretrain(_BertPhase):
         return correct / max(1, targets.shape[0])
 
 
-class Finetune(_BertPhase):
+class Finetune(ClassificationPhase, _BertPhase):
     name = "finetune"
     metric = "accuracy"
     recipes = FINETUNE
@@ -232,39 +225,19 @@ class Finetune(_BertPhase):
                      train.tokens.nbytes + held_out.tokens.nbytes + train.labels.nbytes * 2,
                      seed)
         return PhaseData(
-            train={"x": torch.from_numpy(train.tokens), "y": torch.from_numpy(train.labels),
-                   "vocab_size": vocab},
+            train=(torch.from_numpy(train.tokens), torch.from_numpy(train.labels)),
             eval=(torch.from_numpy(held_out.tokens), torch.from_numpy(held_out.labels)),
-            info=info)
+            info=info, meta={"vocab_size": vocab})
 
     def build_model(self, data: PhaseData, scale: str, previous: Any | None) -> Any:
         # Fine-tuning must not change the pre-trained model the result may still refer to.
         model = copy.deepcopy(previous) if previous is not None else BertSmall(
-            _config(scale, data.train["vocab_size"]))
+            _config(scale, data.meta["vocab_size"]))
         model.add_classifier(2)
         # The MLM head is not trained here; frozen, it stays out of the optimizer and DDP.
         for param in [*model.mlm_transform.parameters(), model.mlm_bias]:
             param.requires_grad_(False)
         return model
-
-    def train_batches(self, data: PhaseData, recipe: Recipe, seed: int,
-                      device: str) -> Iterator[Any]:
-        from suites.common.classification import epoch_batches
-
-        return epoch_batches(data.train["x"].to(device), data.train["y"].to(device),
-                             recipe.batch_size, seed)
-
-    def train_step(self, model: Any, optimizer: Any, batch: Any) -> Any:
-        x, y = batch
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    def evaluate(self, model: Any, data: PhaseData, device: str) -> float:
-        x, y = data.eval
-        return accuracy(model, x.to(device), y.to(device), chunk=512)
 
 
 def _digest(*parts: Any) -> str:
@@ -278,8 +251,8 @@ def _digest(*parts: Any) -> str:
 
 class BertSmallWorkload(Workload):
     name = "bert_small"
-    description = ("BERT (L2/H64) on AgreeLang-2: masked-LM pre-training to 35%, then "
-                   "agreement-acceptability fine-tuning to 80%")
+    description = ("BERT (L2/H64) on AgreeLang-2: masked-LM pre-training to 33%, then "
+                   "agreement-acceptability fine-tuning to 85%")
 
     def phases(self) -> list[Phase]:
         return [Pretrain(), Finetune()]

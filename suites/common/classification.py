@@ -56,6 +56,18 @@ def steps_for(recipe: Recipe) -> int:
     return max(1, recipe.max_samples // recipe.batch_size)
 
 
+def adamw_warmup_linear(param_groups: list[dict], recipe: Recipe) -> tuple[Any, Any]:
+    """AdamW from the recipe's ``opt_adamw_*`` keys, with a per-step LR schedule: linear
+    warmup over ``opt_learning_rate_warmup_samples``, then linear decay to zero."""
+    h = recipe.hyperparameters
+    optimizer = torch.optim.AdamW(param_groups, lr=recipe.learning_rate,
+                                  betas=(h["opt_adamw_beta_1"], h["opt_adamw_beta_2"]),
+                                  eps=h["opt_adamw_epsilon"])
+    warmup = max(1, h["opt_learning_rate_warmup_samples"] // recipe.batch_size)
+    schedule = warmup_linear(steps_for(recipe), warmup)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
 @torch.inference_mode()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096,
              transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
-from suites.common.classification import ClassificationPhase, steps_for, warmup_linear
+from suites.common.classification import ClassificationPhase, adamw_warmup_linear
 from suites.resnet.data import checksum, load_cifar10_binary, make_shapes, normalize
 from suites.resnet.model import parameter_groups, resnet
 
@@ -27,10 +27,12 @@ ADAMW = {"opt_name": "adamw", "opt_adamw_beta_1": 0.9, "opt_adamw_beta_2": 0.999
          "opt_learning_rate_decay_schedule": "linear warmup, linear decay to 0"}
 
 RECIPES = {
-    "tiny": Recipe(batch_size=128, eval_every=8_192, max_samples=98_304, max_seconds=600.0,
+    # 192k samples (1,536 steps): on the 98k schedule of the prototype study the
+    # generated set here plateaued at 83-89% (seeds 0-2), too close to the target.
+    "tiny": Recipe(batch_size=128, eval_every=8_192, max_samples=196_608, max_seconds=600.0,
                    target=0.88, learning_rate=4e-3,
                    hyperparameters={**ADAMW, "opt_learning_rate_warmup_samples": 6_400,
-                                    "opt_learning_rate_decay_samples": 98_304,
+                                    "opt_learning_rate_decay_samples": 196_608,
                                     "model_depth": 8, "model_stem_stride": 2}),
     "standard": Recipe(batch_size=512, eval_every=50_000, max_samples=2_000_000,
                        max_seconds=3600.0, target=0.97, learning_rate=4e-3,
@@ -78,14 +80,8 @@ class ResNetTrain(ClassificationPhase):
             memory_format=torch.channels_last)
 
     def build_optimizer(self, model: Any, recipe: Recipe) -> tuple[Any, Any]:
-        h = recipe.hyperparameters
-        optimizer = torch.optim.AdamW(parameter_groups(model, h["opt_adamw_weight_decay"]),
-                                      lr=recipe.learning_rate,
-                                      betas=(h["opt_adamw_beta_1"], h["opt_adamw_beta_2"]),
-                                      eps=h["opt_adamw_epsilon"])
-        warmup = max(1, h["opt_learning_rate_warmup_samples"] // recipe.batch_size)
-        schedule = warmup_linear(steps_for(recipe), warmup)
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        decay = recipe.hyperparameters["opt_adamw_weight_decay"]
+        return adamw_warmup_linear(parameter_groups(model, decay), recipe)
 
 
 class ResNetWorkload(Workload):
