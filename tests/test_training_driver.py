@@ -72,7 +72,7 @@ def test_sample_budget_aborts_with_reason(tmp_path, run_cli):
 
 
 def test_ctrl_c_during_run_3_keeps_runs_1_and_2_marked_incomplete(tmp_path):
-    env = dict(os.environ, GP_TOY_STEP_SLEEP="0.002")
+    env = dict(os.environ, GP_TOY_STEP_SLEEP="0.01")  # ~1.3 s a run: Ctrl-C lands inside run 3
     cmd = [sys.executable, "-m", "harness.cli", "run", "toy", "--runs", "5", "--out",
            str(tmp_path), "--quiet", "--no-compliance", "--set", "target=0.999",
            "--set", "eval_every=1024", "--set", "max_samples=4096"]
