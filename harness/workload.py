@@ -204,22 +204,29 @@ def _load_entry_point(ep: Any, kind: str) -> Any:
     return obj() if isinstance(obj, type) else obj
 
 
+def _registered(group: str) -> dict[str, Any]:
+    """Every object an entry-point group registers, by its ``name``."""
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=group):
+        obj = _load_entry_point(ep, group)
+        found[obj.name] = obj
+    return found
+
+
+def _lookup(registry: dict[str, Any], name: str, where: str, kind: str) -> Any:
+    if name not in registry:
+        known = ", ".join(registry) or "none installed"
+        raise UsageError(where, f"unknown {kind} (known: {known})")
+    return registry[name]
+
+
 def available_workloads() -> dict[str, Workload]:
     """Every registered workload by name: entry points first, then in-process ones."""
-    found: dict[str, Workload] = {}
-    for ep in entry_points(group=WORKLOAD_GROUP):
-        workload = _load_entry_point(ep, WORKLOAD_GROUP)
-        found[workload.name] = workload
-    found.update(_extra_workloads)
-    return dict(sorted(found.items()))
+    return dict(sorted({**_registered(WORKLOAD_GROUP), **_extra_workloads}.items()))
 
 
 def get_workload(name: str) -> Workload:
-    workloads = available_workloads()
-    if name not in workloads:
-        known = ", ".join(workloads) or "none installed"
-        raise UsageError(f"workload {name!r}", f"unknown workload (known: {known})")
-    return workloads[name]
+    return _lookup(available_workloads(), name, f"workload {name!r}", "workload")
 
 
 def check_scale(workload: Workload, scale: str) -> None:
@@ -231,16 +238,8 @@ def check_scale(workload: Workload, scale: str) -> None:
 
 
 def available_suites() -> dict[str, Suite]:
-    found: dict[str, Suite] = {}
-    for ep in entry_points(group=SUITE_GROUP):
-        suite = _load_entry_point(ep, SUITE_GROUP)
-        found[suite.name] = suite
-    return dict(sorted(found.items()))
+    return dict(sorted(_registered(SUITE_GROUP).items()))
 
 
 def get_suite(name: str) -> Suite:
-    suites = available_suites()
-    if name not in suites:
-        known = ", ".join(suites) or "none installed"
-        raise UsageError(f"--suite {name}", f"unknown suite (known: {known})")
-    return suites[name]
+    return _lookup(available_suites(), name, f"--suite {name}", "suite")

@@ -164,13 +164,9 @@ def test_an_injected_slowdown_is_detected(tmp_path, monkeypatch):
     assert reverse["time to target"] == IMPROVED
 
 
-# The stored pairs were recorded while other jobs loaded the 2-core machine (every run flagged
-# contended, ~1.5 foreign cores). Between two back-to-back invocations of the same code the
-# median throughput moved by factors from 0.44 to 1.48: drift of the whole 5-run block, which
-# no test over runs can tell from a code change (runs within a block share the machine's
-# state). Only the threshold can absorb it, so the gate is tested at this machine's noise
-# floor; on a quiet machine the 5% default applies.
-NOISY_MACHINE_THRESHOLD = "50%"
+# The stored pairs were recorded back to back on a quiet machine (regenerate.sh). On them the
+# gate runs at its 5% default; a threshold alone (no significance test) fails 7 of the 20.
+DEFAULT_THRESHOLD = "5%"
 
 
 def _pair_codes(*options: str) -> dict[str, int]:
@@ -182,7 +178,7 @@ def _pair_codes(*options: str) -> dict[str, int]:
 
 
 def test_same_code_pairs_pass_at_least_19_of_20(capsys):
-    codes = _pair_codes("--threshold", NOISY_MACHINE_THRESHOLD)
+    codes = _pair_codes("--threshold", DEFAULT_THRESHOLD)
     capsys.readouterr()
     failed = [name for name, code in codes.items() if code != 0]
     assert set(codes.values()) <= {0, 1}
@@ -197,19 +193,34 @@ def test_significance_removes_most_false_alarms(capsys):
     assert threshold_only >= 2 * with_test + 4, (threshold_only, with_test)
 
 
-def test_exclude_contended_leaves_untrusted_times_out(capsys):
+def test_exclude_contended_leaves_untrusted_times_out(capsys, tmp_path):
+    # A quiet pair whose candidate is made to look like a run on a loaded machine: every run
+    # flagged contended, and 40% slower (TTA, throughput and energy).
+    import json
+
+    from harness.results import write_result
+
     pair = PAIRS / "pair_06"
-    args = ["compare", str(pair / "baseline.json"), str(pair / "candidate.json")]
-    # Every run of this pair was contended; the whole candidate block ran ~25% slower.
+    doc = json.loads((pair / "candidate.json").read_text())
+    for run in doc["phases"][0]["runs"]:
+        run["contention"].update(foreign_cores=1.5, contended=True)
+        run["tta_seconds"] *= 1.4
+        run["train_seconds"] *= 1.4
+        run["train_throughput"] /= 1.4
+        if run.get("energy"):
+            run["energy"]["total_joules"] *= 1.4
+    candidate = tmp_path / "candidate.json"
+    write_result(candidate, doc)
+    args = ["compare", str(pair / "baseline.json"), str(candidate)]
     assert cli.main(args) == 1
     assert cli.main([*args, "--exclude-contended"]) == 0
     out = capsys.readouterr().out
     assert "5 contended candidate run(s) left out of the time and energy figures" in out
-    comparison = compare_paths(pair / "baseline.json", pair / "candidate.json",
-                               exclude_contended=True)
+    comparison = compare_paths(pair / "baseline.json", candidate, exclude_contended=True)
     verdicts = {m.metric: m.verdict for m in comparison.metrics}
-    assert verdicts == {"time to target": NO_DATA, "train throughput": NO_DATA,
-                        "energy to target": NO_DATA, "samples to target": UNCHANGED}
+    assert verdicts["time to target"] == NO_DATA
+    assert verdicts["train throughput"] == NO_DATA
+    assert verdicts["samples to target"] == UNCHANGED
 
 
 def test_one_run_against_one_says_so_and_passes(tmp_path):
