@@ -37,12 +37,12 @@ BASELINE_RULESET = "6.0.0"
 USAGE = "training"
 
 
-def installed_rulesets() -> list[str]:
-    """Training rulesets the installed mlperf-logging offers, oldest first."""
+def installed_rulesets(usage: str = USAGE) -> list[str]:
+    """Rulesets the installed mlperf-logging offers for ``usage``, oldest first."""
     root = resources.files("mlperf_logging.compliance_checker")
     versions = []
     for entry in root.iterdir():
-        m = re.fullmatch(rf"{USAGE}_(\d+)\.(\d+)\.(\d+)", entry.name)
+        m = re.fullmatch(rf"{re.escape(usage)}_(\d+)\.(\d+)\.(\d+)", entry.name)
         if m and entry.joinpath("common.yaml").is_file():
             versions.append(tuple(int(x) for x in m.groups()))
     return [".".join(map(str, v)) for v in sorted(versions)]

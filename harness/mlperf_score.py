@@ -21,7 +21,6 @@ pass writes ``scaling.json`` there, which changes the answer of a second run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -32,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.compliance import installed_rulesets
 from harness.errors import GreenperfError, UsageError
 
 MLLOG_TOKEN = ":::MLLOG "
@@ -95,18 +95,6 @@ class _LogFacts:
     run_stop_ms: float | None
     status: str
     benchmark: str | None
-
-
-def installed_rulesets(usage: str = "training") -> list[str]:
-    """Rulesets the installed compliance checker knows for ``usage``, oldest first."""
-    spec = importlib.util.find_spec("mlperf_logging.compliance_checker")
-    if spec is None or not spec.submodule_search_locations:
-        raise GreenperfError("mlperf-logging", "the compliance checker is not installed")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    pattern = re.compile(rf"^{re.escape(usage)}_(\d+)\.(\d+)\.(\d+)$")
-    found = [m for d in root.iterdir() if d.is_dir() and (m := pattern.match(d.name))]
-    found.sort(key=lambda m: tuple(int(g) for g in m.groups()))
-    return [".".join(m.groups()) for m in found]
 
 
 def infer_ruleset(folder: Path, usage: str = "training") -> str | None:

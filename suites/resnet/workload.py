@@ -34,6 +34,7 @@ RECIPES = {
                    hyperparameters={**ADAMW, "opt_learning_rate_warmup_samples": 6_400,
                                     "opt_learning_rate_decay_samples": 196_608,
                                     "model_depth": 8, "model_stem_stride": 2}),
+    # Provisional: not yet run on a GPU; set the target from measured standard-scale runs.
     "standard": Recipe(batch_size=512, eval_every=50_000, max_samples=2_000_000,
                        max_seconds=3600.0, target=0.97, learning_rate=4e-3,
                        hyperparameters={**ADAMW, "opt_learning_rate_warmup_samples": 51_200,
