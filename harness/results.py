@@ -25,10 +25,15 @@ NON_RESULT_DIRS = frozenset({"logs", "rcps", "loadgen", "checkpoints"})
 CHECKSUM_ALGORITHM = "sha256-canonical-json"
 
 
+# No circular-reference check: a parsed JSON document cannot hold a cycle, and skipping it
+# makes the encoder a tenth faster (the leaderboard checks ten thousand files at a time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False, check_circular=False)
+
+
 def canonical_json(doc: Any) -> bytes:
     """The byte string the checksum covers: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _CANONICAL.encode(doc).encode("utf-8")
 
 
 def compute_checksum(doc: dict[str, Any]) -> str:

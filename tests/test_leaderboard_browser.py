@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_leaderboard import hostile_doc, synthetic_result, write_doc
+from test_leaderboard import account, hostile_doc, synthetic_result, write_doc
 
 from harness.leaderboard import render_site
 
@@ -170,7 +170,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     synthetic_result(results / "a", system="charlie", ttas=(3, 3, 3, 3, 3), joules=50.0)
     synthetic_result(results / "b", system="alpha", ttas=(5, 5, 5, 5, 5), joules=None)
     synthetic_result(results / "c", system="bravo", ttas=(1, 1, 1, 1, 1), joules=900.0,
-                     contended_runs=2)
+                     contended_runs=2, sustainability=account(40.0, 0.5))
     synthetic_result(results / "reference_results" / "d", system="delta", ttas=(4, 4, 4, 4, 4),
                      joules=200.0, label="measured")
     summary = render_site([results], root / "site", jobs=1)
@@ -246,6 +246,31 @@ def test_result_page_draws_its_plots_without_errors(browser: Chromium, site: Pat
     assert browser.errors() == []
 
 
+def test_result_page_draws_runs_curves_energy_account_and_findings(browser: Chromium,
+                                                                    site: Path) -> None:
+    page = next((site / "r").glob("toy-tiny-training-bravo-*.html"))
+    browser.open(page)
+    text = browser.js("document.body.innerText")
+    for needle in ("Seen by greenperf (auto)", "Declared by the submitter", "Runs",
+                   "Energy readings", "Sustainability account", "Compliance findings",
+                   "accuracy vs time (train)", "accuracy vs samples (train)",
+                   "Power over time (train)", "Energy per run (train)", "raw result JSON",
+                   "12 W x CPU-seconds", "logical_cpus", "5 findings from the official"):
+        assert needle in text, needle
+    assert "enable JavaScript" not in text  # every placeholder was drawn
+    # Curves: 5 runs x 4 evaluations in each of the two eval plots; power: 5 x 3 points.
+    assert browser.js("document.querySelectorAll('circle.point').length") == 5 * 4 * 2 + 5 * 3
+    # Estimated figures carry their label in the runs table and in the account.
+    assert browser.js("document.querySelectorAll('#runs-1 .tag-estimated').length") == 5
+    assert browser.js("document.querySelectorAll('#account .tag-estimated').length") > 0
+    logs = browser.js("Array.from(document.querySelectorAll('a'))"
+                      ".filter(a => /result_[0-9][.]txt$/.test(a.textContent))"
+                      ".map(a => a.getAttribute('href'))")
+    assert len(logs) == 5 + 5  # runs table and compliance findings
+    assert all((page.parent / href).is_file() for href in logs)
+    assert browser.errors() == []
+
+
 def test_hostile_result_runs_no_script(browser: Chromium, tmp_path: Path) -> None:
     write_doc(tmp_path / "in", hostile_doc())
     summary = render_site([tmp_path / "in"], tmp_path / "site", jobs=1)
@@ -256,8 +281,9 @@ def test_hostile_result_runs_no_script(browser: Chromium, tmp_path: Path) -> Non
                    "new MouseEvent('mouseover', {bubbles: true})))")
         assert browser.js("window.__pwned === undefined"), page
         assert browser.js("document.title") != "pwned", page  # what a payload would set
-        assert browser.js("document.scripts.length") == 1, page
+        assert browser.js("document.querySelectorAll("
+                          "'script:not([type=\"application/json\"])').length") == 1, page
         assert browser.js("document.querySelectorAll('img').length") == 0, page
         # The payloads are on the page as text, exactly as written.
-        assert "window.__pwned=1</script>" in browser.js("document.body.textContent"), page
+        assert "window.__pwned=1</script>" in browser.js("document.body.innerText"), page
         assert browser.errors() == [], page

@@ -79,9 +79,15 @@ def find_result_files(paths: Iterable[Path], exclude: Path | None = None) -> lis
             candidates = [path]
         elif path.is_dir():
             candidates = []
-            for folder, dirs, files in os.walk(path):
+            top = str(path)
+            # os.walk follows no links below ``top``, so a folder's real path is the real path
+            # of ``top`` plus its path relative to ``top``: no system call per folder.
+            real_top = os.path.realpath(top)
+            watch = skip if skip and _is_within(skip, real_top) else None
+            for folder, dirs, files in os.walk(top):
+                real_folder = real_top + folder[len(top):]
                 dirs[:] = sorted(d for d in dirs if d not in NON_RESULT_DIRS and not (
-                    skip and _is_within(os.path.realpath(os.path.join(folder, d)), skip)))
+                    watch and _is_within(os.path.join(real_folder, d), watch)))
                 candidates.extend(Path(folder, f) for f in sorted(files) if f.endswith(".json"))
         else:
             raise UsageError(str(path), "no such file or folder")

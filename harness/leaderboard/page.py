@@ -1,21 +1,31 @@
-"""What one result page shows, prepared as plain values for the template."""
+"""What one result page shows, prepared for ``result.html``.
+
+The server renders the header, the summary and the inference table; the detail (system
+description, every run, curves, power, account, compliance) is drawn in the browser by
+``result.js`` from the result file itself, embedded in the page. That keeps a page's
+rendering cost to reading the result once, which is what lets ten thousand pages render in
+seconds (see ``benchmarks/test_bench_leaderboard_scale.py``).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
 
-from harness.leaderboard import fmt, plots
+from harness.leaderboard import fmt
 from harness.leaderboard.load import Loaded
-from harness.leaderboard.records import Phase, Run, Scenario
+from harness.leaderboard.records import Phase, Scenario
 from harness.leaderboard.rows import ESTIMATED, MEASURED, accelerator, badges, energy_figure
-from harness.leaderboard.tree import TreeRow, flatten, scalar_text
+from harness.leaderboard.tree import scalar_text
 
 # Parts of the account that say how it was computed (region, prices, devices), shown apart
 # from its figures.
 ACCOUNT_SETTINGS = ("settings", "devices", "version", "kind")
+NEEDS_SCRIPT = Markup('<p class="empty">Drawn by this page\'s script from the result embedded '
+                      'in it: enable JavaScript, or read the raw result JSON.</p>')
 
 
 @dataclass
@@ -28,33 +38,12 @@ class LogLink:
 
 
 @dataclass
-class RunView:
-    run: Run
-    tta: str
-    samples_to_target: str
-    epochs: str
-    throughput: str
-    peak_memory: str
-    energy: str
-    energy_label: str | None
-    foreign_cores: str
-    log: LogLink
-
-
-@dataclass
 class PhaseView:
     phase: Phase
     score: str
     ci: str
     energy: str
     energy_label: str | None
-    runs: list[RunView]
-    readings: list[dict[str, Any]]
-    recipe: list[TreeRow]
-    by_time: Markup | None
-    by_samples: Markup | None
-    power: Markup | None
-    energy_bars: Markup | None
 
 
 @dataclass
@@ -67,47 +56,15 @@ class ScenarioView:
     energy_label: str | None
 
 
-def _run_view(run: Run, link: LogLink) -> RunView:
-    memory = fmt.nbytes(run.peak_rss_bytes) + " RSS"
-    if run.cuda_max_allocated_bytes is not None:
-        memory += f", {fmt.nbytes(run.cuda_max_allocated_bytes)} CUDA"
-    energy = run.energy
-    joules = energy.total_joules if energy else None
-    return RunView(
-        run=run,
-        tta=fmt.seconds(run.tta_seconds),
-        samples_to_target=fmt.count(run.samples_to_target),
-        epochs=fmt.sig(run.epochs),
-        throughput=f"{fmt.sig(run.train_throughput)} samples/s",
-        peak_memory=memory,
-        energy=fmt.DASH if joules is None else fmt.scaled(joules, "J"),
-        energy_label=(energy.label or ESTIMATED) if joules is not None else None,
-        foreign_cores=fmt.DASH if run.foreign_cores is None else f"{run.foreign_cores:.2f}",
-        log=link,
-    )
-
-
-def _phase_view(phase: Phase, links: dict[str, LogLink]) -> PhaseView:
+def _phase_view(phase: Phase) -> PhaseView:
     score = phase.score
     joules, label = energy_figure(phase.runs)
-    by_time, by_samples = plots.eval_curves(phase)
-    readings = [dict(reading, run=run.index, joules_text=fmt.DASH if reading["joules"] is None
-                     else fmt.scaled(reading["joules"], "J"))
-                for run in phase.runs if run.energy for reading in run.energy.readings]
     return PhaseView(
         phase=phase,
         score=fmt.seconds(score.value) if score.value is not None else "no score",
         ci=(f"{fmt.sig(score.ci95[0])}–{fmt.sig(score.ci95[1])} s" if score.ci95 else fmt.DASH),
         energy=fmt.DASH if joules is None else fmt.scaled(joules, "J"),
         energy_label=label,
-        runs=[_run_view(r, links.get(r.log_path) or LogLink(r.log_path, None, "not copied"))
-              for r in phase.runs],
-        readings=readings,
-        recipe=flatten(phase.recipe),
-        by_time=by_time,
-        by_samples=by_samples,
-        power=plots.power_traces(phase.runs, f"Power over time ({phase.name})"),
-        energy_bars=plots.energy_per_run(phase.runs, f"Energy per run ({phase.name})"),
     )
 
 
@@ -130,45 +87,33 @@ def _scenario_view(scenario: Scenario) -> ScenarioView:
     )
 
 
-def _account_settings(account: dict[str, Any] | None) -> list[TreeRow]:
-    """Region, devices and where the prices came from; the full price book (every price with
-    its source and date) stays in the raw result JSON, as it is the same for most results."""
-    if account is None:
-        return []
-    shown: dict[str, Any] = {"devices": account.get("devices")}
-    settings = account.get("settings")
-    if isinstance(settings, dict):
-        shown.update((k, v) for k, v in settings.items() if k != "prices")
-        prices = settings.get("prices")
-        if isinstance(prices, dict):
-            shown["prices"] = {"origins": prices.get("origins"),
-                               "entries": "every price with its source and date is in the raw "
-                                          "result JSON (sustainability.settings.prices)"}
-    return flatten(shown)
+def embedded_json(raw: bytes) -> Markup:
+    """The result file as the text of a ``<script type="application/json">`` element.
+
+    In JSON a "<" can only stand inside a string, where "\\u003c" means the same; with every
+    "<" replaced, the text can neither close the element nor open a comment or tag, so it is
+    safe verbatim, and the browser's JSON.parse gives back exactly the checked document."""
+    text = raw.decode(json.detect_encoding(raw))
+    return Markup(text.replace("<", "\\u003c"))
 
 
 def result_context(item: Loaded, links: dict[str, LogLink]) -> dict[str, Any]:
     """Everything ``result.html`` renders for one result."""
     record = item.record
-    account = record.sustainability
-    findings = [{"finding": f, "log": links.get(f.log) or LogLink(f.log, None, "not copied")}
-                for f in record.findings]
     return {
         "item": item,
         "record": record,
         "badges": badges(item),
         "accelerator": accelerator(record),
         "submitter": scalar_text(record.system_declared.get("submitter")),
-        "system_auto": flatten(record.system_auto),
-        "system_declared": flatten(record.system_declared),
-        "software": flatten(record.software),
-        "phases": [_phase_view(p, links) for p in record.phases],
+        "phases": [_phase_view(p) for p in record.phases],
         "scenarios": [_scenario_view(s) for s in record.scenarios],
-        "sustainability": (None if account is None else flatten(
-            {k: v for k, v in account.items() if k not in ACCOUNT_SETTINGS})),
-        "account_settings": _account_settings(account),
-        "findings": findings,
-        "findings_failed": sum(not f.passed for f in record.findings),
         "measured": MEASURED,
         "raw_href": f"{item.slug}.json",
+        "needs_script": NEEDS_SCRIPT,
+        "result_json": embedded_json(item.raw),
+        # Links come from here, never from the result file: the script only shows the
+        # file's log paths as text.
+        "page_data": {"logs": {path: [link.href, link.problem] for path, link in links.items()},
+                      "account_settings": list(ACCOUNT_SETTINGS)},
     }

@@ -1,5 +1,6 @@
-"""The leaderboard's plots: time vs energy with its Pareto frontier, accuracy curves across
-systems, speed-up vs the reference, and a result's own eval curves and power traces."""
+"""The index's plots: time vs energy with its Pareto frontier, accuracy curves across systems,
+and speed-up vs the reference. (A result page draws its own curves in the browser:
+``templates/result.js``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Sequence
 from markupsafe import Markup
 
 from harness.leaderboard import fmt
-from harness.leaderboard.records import Phase, Run
 from harness.leaderboard.rows import Group, Row
 from harness.leaderboard.svg import Bar, Point, Series, bars, lines, scatter
 
@@ -76,40 +76,3 @@ def speedups(group: Group) -> Markup | None:
     refs = ", ".join(group.reference_systems)
     shown = f" (top {len(kept)} of {len(rows)})" if len(rows) > len(kept) else ""
     return bars(items, f"Speed-up vs reference {refs}{shown}", "speed-up (×)", marker=1.0)
-
-
-def _run_name(run: Run) -> str:
-    return f"run {run.index} (seed {run.seed})"
-
-
-def eval_curves(phase: Phase) -> tuple[Markup | None, Markup | None]:
-    """Metric vs time and metric vs samples, one series per run."""
-    runs = [r for r in phase.runs if r.curve]
-    if not runs:
-        return None, None
-    target = (phase.target, f"target {fmt.sig(phase.target)}")
-    by_time = [Series(_run_name(r), [(s, m) for _, s, m in r.curve]) for r in runs]
-    by_samples = [Series(_run_name(r), [(float(n), m) for n, _, m in r.curve]) for r in runs]
-    return (lines(by_time, f"{phase.metric} vs time ({phase.name})", "seconds since run_start",
-                  phase.metric, target),
-            lines(by_samples, f"{phase.metric} vs samples ({phase.name})", "samples seen",
-                  phase.metric, target))
-
-
-def power_traces(runs: Sequence[Run], title: str) -> Markup | None:
-    """Power over time of every meter reading that recorded a trace."""
-    series = [Series(f"run {r.index} {t.component} ({t.label})", t.points)
-              for r in runs if r.energy for t in r.energy.traces if t.points]
-    if not series:
-        return None
-    return lines(series, title, "seconds into the run window", "power (W)")
-
-
-def energy_per_run(runs: Sequence[Run], title: str) -> Markup | None:
-    items = [Bar(_run_name(r), r.energy.total_joules,
-                 f"{_run_name(r)}: {fmt.scaled(r.energy.total_joules, 'J')} "
-                 f"({r.energy.label or 'unlabelled'})")
-             for r in runs if r.energy and r.energy.total_joules is not None]
-    if not items:
-        return None
-    return bars(items, title, "energy (J)")

@@ -1,16 +1,17 @@
 """Typed records parsed from a result document: everything the leaderboard reads, checked once.
 
 Result files come from strangers and there may be ten thousand of them, so full JSON-Schema
-validation (milliseconds a file) is too slow here. Instead, every field the pages use is read
-through a typed accessor that names the field when its type is wrong; the rest of the document
-(system description, software, the sustainability account) is only ever shown through the
-generic, escaping tree renderer, so its shape cannot break a page.
+validation (milliseconds a file) is too slow here. Instead, every field the index and the
+server-rendered part of a page use is read through a typed accessor that names the field when
+its type is wrong. The rest (system description, software, the account, energy readings and
+power traces) is only drawn by the page's script, which reads any shape as text.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from math import isfinite
 from typing import Any
 
 from harness.results import SCHEMA_VERSION
@@ -27,6 +28,9 @@ class BadField(Exception):
 
 def _at(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
+
+
+_REAL = (int, float)
 
 
 def _is_number(value: Any) -> bool:
@@ -85,19 +89,9 @@ def _item(value: Any, where: str) -> dict[str, Any]:
 
 
 @dataclass
-class PowerSeries:
-    component: str
-    label: str
-    points: list[tuple[float, float]]
-
-
-@dataclass
 class Energy:
     total_joules: float | None
     label: str | None
-    readings: list[dict[str, Any]]
-    traces: list[PowerSeries]
-    notes: list[str]
 
 
 @dataclass
@@ -181,7 +175,6 @@ class Finding:
     log: str
     ruleset: str
     passed: bool
-    messages: list[str]
     run: int | None
     phase: str | None
 
@@ -207,7 +200,6 @@ class Record:
     scenarios: list[Scenario]
     sustainability: dict[str, Any] | None
     findings: list[Finding]
-    meter_notes: list[str] = field(default_factory=list)
 
     @property
     def imported(self) -> bool:
@@ -240,7 +232,6 @@ def parse_record(doc: Any) -> Record:
     sustainability = doc.get("sustainability")
     if sustainability is not None and not isinstance(sustainability, dict):
         raise BadField("sustainability", "not an object or null")
-    meters = doc.get("energy_meters")
     return Record(
         kind=kind,
         status=text(doc, "status", ""),
@@ -262,12 +253,7 @@ def parse_record(doc: Any) -> Record:
         findings=[_finding(_item(f, f"compliance.findings[{i}]"), f"compliance.findings[{i}]")
                   for i, f in enumerate(sequence(compliance, "findings", "compliance",
                                                  optional=True))],
-        meter_notes=_strings(meters.get("notes")) if isinstance(meters, dict) else [],
     )
-
-
-def _strings(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _phase(doc: dict[str, Any], where: str) -> Phase:
@@ -306,17 +292,31 @@ def _score(doc: dict[str, Any], where: str) -> Score:
     )
 
 
-def _run(doc: dict[str, Any], where: str) -> Run:
-    contention = mapping(doc, "contention", where)
-    curve = []
-    for i, point in enumerate(sequence(doc, "eval_curve", where)):
+def _curve(points: list[Any], where: str) -> list[tuple[int, float, float]]:
+    """(samples, seconds, metric) of every evaluation with a metric; the common, well-typed
+    case in one pass, the slow path only to name the bad field."""
+    try:
+        curve = [(p["samples"], p["seconds"], p["metric"]) for p in points]
+        if all(type(n) is int and type(t) in _REAL and isfinite(t) and (
+                m is None or (type(m) in _REAL and isfinite(m))) for n, t, m in curve):
+            return [(n, float(t), float(m)) for n, t, m in curve if m is not None]
+    except (TypeError, KeyError):
+        pass
+    out = []
+    for i, point in enumerate(points):
         here = f"{where}.eval_curve[{i}]"
         point = _item(point, here)
         metric = num(point, "metric", here, optional=True)
         samples = integer(point, "samples", here)
         seconds = num(point, "seconds", here)
         if metric is not None:
-            curve.append((samples, seconds, metric))
+            out.append((samples, seconds, metric))
+    return out
+
+
+def _run(doc: dict[str, Any], where: str) -> Run:
+    contention = mapping(doc, "contention", where)
+    curve = _curve(sequence(doc, "eval_curve", where), where)
     energy = doc.get("energy")
     log = mapping(doc, "log", where)
     contended = contention.get("contended")
@@ -345,29 +345,10 @@ def _run(doc: dict[str, Any], where: str) -> Run:
 
 
 def _energy(doc: dict[str, Any], where: str) -> Energy:
-    readings = []
-    traces = []
-    for i, reading in enumerate(sequence(doc, "readings", where, optional=True)):
-        here = f"{where}.readings[{i}]"
-        reading = _item(reading, here)
-        component = text(reading, "component", here, optional=True) or "?"
-        label = text(reading, "label", here, optional=True) or "unlabelled"
-        points = []
-        for j, pair in enumerate(sequence(reading, "power_trace", here, optional=True)):
-            if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_number, pair))):
-                raise BadField(f"{here}.power_trace[{j}]", "not a [seconds, watts] pair")
-            points.append((float(pair[0]), float(pair[1])))
-        readings.append({
-            "component": component, "label": label,
-            "source": text(reading, "source", here, optional=True) or "",
-            "joules": num(reading, "joules", here, optional=True),
-            "formula": text(reading, "formula", here, optional=True),
-            "notes": _strings(reading.get("notes")),
-        })
-        traces.append(PowerSeries(component, label, points))
+    """The total and its label; the readings and power traces are only drawn by the page's
+    script, which reads them from the result defensively."""
     return Energy(total_joules=num(doc, "total_joules", where, optional=True),
-                  label=text(doc, "label", where, optional=True),
-                  readings=readings, traces=traces, notes=_strings(doc.get("notes")))
+                  label=text(doc, "label", where, optional=True))
 
 
 def _finding(doc: dict[str, Any], where: str) -> Finding:
@@ -376,7 +357,7 @@ def _finding(doc: dict[str, Any], where: str) -> Finding:
         raise BadField(f"{where}.passed", "missing or not a boolean")
     return Finding(log=text(doc, "log", where, optional=True) or "",
                    ruleset=text(doc, "ruleset", where, optional=True) or "",
-                   passed=passed, messages=_strings(doc.get("messages")),
+                   passed=passed,
                    run=integer(doc, "run", where, optional=True),
                    phase=text(doc, "phase", where, optional=True))
 

@@ -52,6 +52,9 @@ class Row:
     co2_g: float | None = None
     speedup: float | None = None
     curve: list[tuple[float, float]] = field(default_factory=list)
+    # The row's cells as HTML (Markup), keyed "head", "tail" (around the speed-up cell) and
+    # "sustainability"; filled in by the worker that renders the result's page.
+    html: dict[str, str] = field(default_factory=dict)
 
     def rank_key(self) -> tuple[int, float]:
         if self.primary is None:
@@ -83,12 +86,11 @@ class Group:
     @property
     def columns(self) -> list[Column]:
         columns = TRAINING_COLUMNS if self.kind == "training" else INFERENCE_COLUMNS
-        return columns if self.reference_systems else [c for c in columns if c.key != "speedup"]
+        return columns if self.reference_systems else [c for c in columns if c.key != SPEEDUP]
 
     @property
     def sustainability_columns(self) -> list[Column]:
-        return (SUSTAINABILITY_COLUMNS if self.kind == "training"
-                else SUSTAINABILITY_COLUMNS[:5] + [Column("metric", "Score")])
+        return sustainability_columns(self.kind)
 
     @property
     def sustainability_rows(self) -> list[Row]:
@@ -130,6 +132,24 @@ SUSTAINABILITY_COLUMNS = [
     Column("cost", "Cost to target"), Column("tta", "Time to accuracy"),
     Column("samples", "Samples seen"),
 ]
+
+
+SPEEDUP = "speedup"
+
+
+def sustainability_columns(kind: str) -> list[Column]:
+    return (SUSTAINABILITY_COLUMNS if kind == "training"
+            else SUSTAINABILITY_COLUMNS[:5] + [Column("metric", "Score")])
+
+
+def ranking_columns_around_speedup(kind: str) -> tuple[list[Column], Column, list[Column]]:
+    """The ranking table's columns before and after the speed-up column, and that column.
+
+    Everything but the rank and the speed-up is known before the tables are put together, so
+    those cells are rendered by the worker that read the result (see ``site``)."""
+    columns = TRAINING_COLUMNS if kind == "training" else INFERENCE_COLUMNS
+    at = next(i for i, c in enumerate(columns) if c.key == SPEEDUP)
+    return columns[:at], columns[at], columns[at + 1:]
 
 
 def _median(values: list[float]) -> float | None:
@@ -394,7 +414,7 @@ def _speedups(group: Group) -> None:
     group.reference_systems = sorted({r.system for r in refs})
     if not refs:
         for row in group.rows:
-            row.cells["speedup"] = Cell(fmt.DASH, None, None, "no reference result in this table")
+            row.cells[SPEEDUP] = Cell(fmt.DASH, None, None, "no reference result in this table")
         return
     reference = statistics.median(r.primary for r in refs)  # type: ignore[misc]
     group.reference_value = reference
@@ -402,6 +422,6 @@ def _speedups(group: Group) -> None:
         if row.primary:
             row.speedup = row.primary / reference if row.higher_is_better else (
                 reference / row.primary)
-            row.cells["speedup"] = Cell(f"{fmt.sig(row.speedup)}×", row.speedup)
+            row.cells[SPEEDUP] = Cell(f"{fmt.sig(row.speedup)}×", row.speedup)
         else:
-            row.cells["speedup"] = Cell(fmt.DASH)
+            row.cells[SPEEDUP] = Cell(fmt.DASH)

@@ -5,11 +5,13 @@ Layout (all links relative, so the site works from ``file://`` and offline)::
     index.html
     r/<slug>.html          one page per result
     r/<slug>.json          the result file as read
-    r/<slug>/<log name>    the MLLOG logs (path parts joined by "--")
+    r/logs/<slug>--<log>   the MLLOG logs (the log's path parts joined by "--")
 
 Results and logs are hard-linked into the site when it is on their file system and they are
 world-readable (they are sealed by sha256 and never change), and copied otherwise. A second
-render replaces every file it writes (never writes through a link).
+render replaces every file it writes (never writes through a link). The logs share one
+folder rather than one per result: on some file systems a ``mkdir`` costs as much as rendering
+a page.
 
 Every page is self-contained: inline CSS, inline script, inline SVG, and a Content Security
 Policy that allows nothing external and only the page's own script (by hash), so that even an
@@ -43,7 +45,8 @@ from markupsafe import Markup
 
 from harness import __version__
 from harness.errors import GreenperfError
-from harness.leaderboard import plots
+from harness.leaderboard import fragments, plots
+from harness.leaderboard.fragments import label_class
 from harness.leaderboard.load import (
     DEFAULT_MAX_FILE_BYTES,
     Loaded,
@@ -55,19 +58,23 @@ from harness.leaderboard.load import (
 )
 from harness.leaderboard.page import LogLink, result_context
 from harness.leaderboard.records import Record
-from harness.leaderboard.rows import Entry, Group, build_groups, entries_for
+from harness.leaderboard.rows import (
+    Entry,
+    Group,
+    build_groups,
+    entries_for,
+    ranking_columns_around_speedup,
+    sustainability_columns,
+)
 from harness.results import ensure_writable_dir
 
 PAGES = "r"
+LOGS = "logs"
 MAX_SLUG = 60
 DEFAULT_MAX_LOG_BYTES = 256 * 1024 * 1024
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
-_LABEL_CLASSES = {"measured": "measured", "estimated": "estimated", "declared": "declared",
-                  "partly estimated": "partly", "imported": "imported", "reference": "reference",
-                  "incomplete": "incomplete", "contended": "contended"}
-
 
 @dataclass
 class RenderSummary:
@@ -103,11 +110,6 @@ def slug_for(record: Record, uid: str) -> str:
     return f"{slugify(name)}-{uid}"
 
 
-def label_class(label: str) -> str:
-    """A fixed CSS class for a label; anything unknown (labels come from files) is 'other'."""
-    return _LABEL_CLASSES.get(str(label), "other")
-
-
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("harness.leaderboard", "templates"), autoescape=True,
@@ -116,17 +118,22 @@ def environment() -> Environment:
     return env
 
 
-@lru_cache(maxsize=1)
-def page_assets() -> dict[str, Markup | str]:
-    """The inline script and stylesheet, and the CSP that admits exactly that script."""
+@lru_cache(maxsize=2)
+def page_assets(kind: str = "index") -> dict[str, Markup | str]:
+    """The inline script and stylesheet of an ``index`` or ``result`` page, and the CSP that
+    admits exactly that script (the result page's JSON data blocks are never executed)."""
     env = environment()
-    script = env.loader.get_source(env, "site.js")[0]  # type: ignore[union-attr]
-    style = env.loader.get_source(env, "site.css")[0]  # type: ignore[union-attr]
+
+    def source(name: str) -> str:
+        return env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
+
+    # A result page draws its detail first, then makes its tables sortable like the index.
+    script = source("site.js") if kind == "index" else source("result.js") + source("site.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
     # Our own static files, not user data: safe to emit verbatim.
-    return {"script": Markup(script), "style": Markup(style), "csp": csp}
+    return {"script": Markup(script), "style": Markup(source("site.css")), "csp": csp}
 
 
 def _real_path_of(fd: int, fallback: Path) -> str:
@@ -179,39 +186,48 @@ def place(dest: Path, source: str, identity: tuple[int, int], copy_from: BinaryI
             shutil.copyfileobj(copy_from, out)
 
 
-class LogCopier:
-    """Puts the logs a result names into the site, only regular files inside its folder."""
+@lru_cache(maxsize=4096)
+def log_file_name(rel: str) -> str:
+    """"logs/a/result_1.txt" -> "logs--a--result_1.txt"; the page's slug and "--" go in front.
 
-    def __init__(self, pages_dir: Path, max_bytes: int) -> None:
-        self.pages_dir = pages_dir
+    slugify never leaves "--" inside a part, so the name is unambiguous; and it always ends in
+    ".txt", so that a stranger's "log" can never open as HTML."""
+    name = "--".join(slugify(p, 120) for p in PurePosixPath(rel).parts) or "log"
+    return name if name.endswith(".txt") else name + ".txt"
+
+
+class LogCopier:
+    """Puts the logs a result names into the site, only regular files inside its folder.
+
+    ``fresh`` says ``logs_dir`` was created by this render, so no name in it is taken yet.
+    """
+
+    def __init__(self, logs_dir: Path, max_bytes: int, fresh: bool = False) -> None:
+        self.logs_dir = logs_dir
         self.max_bytes = max_bytes
+        self.fresh = fresh
         self.copied = 0
         self.refused: list[str] = []
-        self._real_dirs: dict[Path, str] = {}
-        self._made: dict[Path, bool] = {}  # folder -> created by this render
+        self._real_dirs: dict[str, str] = {}
 
-    def _real_dir(self, folder: Path) -> str:
+    def _real_dir(self, folder: str) -> str:
+        """``os.path.realpath(folder)``, in one ``lstat`` when its parent's is known: results
+        sit side by side, so most parents are (a full realpath costs one per path part)."""
         real = self._real_dirs.get(folder)
         if real is None:
-            real = self._real_dirs[folder] = os.path.realpath(folder)
+            parent, name = os.path.split(folder)
+            if parent and parent != folder and name not in (".", "..") and not os.path.islink(
+                    folder):
+                real = os.path.join(self._real_dir(parent), name)
+            else:
+                real = os.path.realpath(folder)
+            self._real_dirs[folder] = real
         return real
 
-    def _folder_of(self, dest: Path) -> bool:
-        """Create ``dest``'s folder if needed; True when this render created it (empty)."""
-        fresh = self._made.get(dest.parent)
-        if fresh is None:
-            try:
-                dest.parent.mkdir()
-                fresh = True
-            except FileExistsError:
-                fresh = False
-            self._made[dest.parent] = fresh
-        return fresh
-
-    def _link(self, source: Path, inside: str, dest: Path, fresh: bool) -> bool:
+    def _link(self, source: str, inside: str, dest: Path, fresh: bool) -> bool:
         """The common case in two system calls: ``source`` is a regular file (not a link) in
         a folder that really lies inside ``inside``; hard-link it. False: not that case."""
-        real_parent = self._real_dir(source.parent)
+        real_parent = self._real_dir(os.path.dirname(source))
         if real_parent != inside and not real_parent.startswith(inside + os.sep):
             return False
         if not fresh:
@@ -227,32 +243,30 @@ class LogCopier:
         dest.unlink()  # a symbolic link, FIFO, device or oversized file: look closer
         return False
 
-    def _copy_one(self, folder: Path, rel: str, dest: Path) -> str | None:
+    def _copy_one(self, folder: str, rel: str, dest: Path) -> str | None:
         """Put ``folder/rel`` at ``dest``; the reason when it may not be."""
-        pure = PurePosixPath(rel)
-        if not rel or "\x00" in rel or pure.is_absolute() or ".." in pure.parts:
+        if not rel or "\x00" in rel or rel.startswith("/") or ".." in rel.split("/"):
             return "path is absolute or leaves the result's folder"
         base = self._real_dir(folder).rstrip(os.sep)
-        source = folder / pure
-        fresh = self._folder_of(dest)
-        if self._link(source, base, dest, fresh):
+        source = os.path.join(folder, rel)
+        if self._link(source, base, dest, self.fresh):
             return None
         try:
-            handle, info = open_regular(source, self.max_bytes)
+            handle, info = open_regular(Path(source), self.max_bytes)
         except Refused as exc:
             return str(exc)
         except OSError as exc:
             return "missing" if isinstance(exc, FileNotFoundError) else (
                 f"cannot be read ({exc.strerror or exc})")
         with handle:
-            real = _real_path_of(handle.fileno(), source)
+            real = _real_path_of(handle.fileno(), Path(source))
             if not real.startswith(base + os.sep):
                 return "path leads outside the result's folder"
-            place(dest, real, (info.st_dev, info.st_ino), handle)
+            place(dest, real, (info.st_dev, info.st_ino), handle, self.fresh)
         return None
 
     def copy(self, item: Loaded) -> dict[str, LogLink]:
-        folder = item.source.parent
+        folder = os.path.dirname(item.source)
         names = [run.log_path for phase in item.record.phases for run in phase.runs]
         names += [f.log for f in item.record.findings]
         links: dict[str, LogLink] = {}
@@ -260,19 +274,15 @@ class LogCopier:
         for rel in names:
             if rel in links:
                 continue
-            # One folder per result: "logs/a/result_1.txt" -> "logs--a--result_1.txt" (slugify
-            # never leaves "--" inside a part, so the name is unambiguous).
-            name = "--".join(slugify(p, 120) for p in PurePosixPath(rel).parts) or "log"
-            if not name.endswith(".txt"):  # never let a stranger's "log" open as HTML
-                name += ".txt"
+            name = log_file_name(rel)
             target, n = name, 2
             while target in used:
                 target, n = f"{n}-{name}", n + 1
-            problem = self._copy_one(folder, rel, self.pages_dir / item.slug / target)
+            problem = self._copy_one(folder, rel, self.logs_dir / f"{item.slug}--{target}")
             if problem is None:
                 used.add(target)
                 self.copied += 1
-                links[rel] = LogLink(rel, f"{item.slug}/{target}")
+                links[rel] = LogLink(rel, f"{self.logs_dir.name}/{item.slug}--{target}")
             else:
                 links[rel] = LogLink(rel, None, problem)
                 self.refused.append(f"{item.source}: log {rel!r}: {problem}")
@@ -284,6 +294,8 @@ class _Job:
     """What every worker needs to know besides its files."""
 
     pages_dir: Path
+    logs_dir: Path
+    fresh: bool  # both folders were created by this render: no name in them is taken
     reference_system: str | None
     max_file_bytes: int
     max_log_bytes: int
@@ -301,6 +313,17 @@ class _Done:
     fatal: tuple[str, str] | None = None
 
 
+def _made(folder: Path) -> bool:
+    """Create ``folder``; True when it did not exist before."""
+    try:
+        folder.mkdir()
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise GreenperfError(str(folder), f"cannot create ({exc.strerror or exc})") from exc
+
+
 def _write(path: Path, text: str) -> None:
     try:
         with _create(path) as fh:
@@ -312,13 +335,26 @@ def _write(path: Path, text: str) -> None:
 def _render_files(job: _Job, files: list[tuple[Path, str]]) -> _Done:
     """Load, render and write the pages of ``files``; the rows they give the index."""
     done = _Done()
-    copier = LogCopier(job.pages_dir, job.max_log_bytes)
+    copier = LogCopier(job.logs_dir, job.max_log_bytes, job.fresh)
     try:
         _render_into(done, copier, job, files)
     except GreenperfError as exc:
         done.fatal = (exc.where, exc.problem)
     done.logs_copied, done.logs_refused = copier.copied, copier.refused
     return done
+
+
+def prerender_cells(entries: list[Entry]) -> None:
+    """Render each row's index cells now, in the worker that built it, so that the index
+    (rendered last, by one process) only has to put the rows in order."""
+    for entry in entries:
+        row, kind = entry.row, entry.key[0]
+        head, _, tail = ranking_columns_around_speedup(kind)
+        row.html = {"head": fragments.row_cells(row, head, "tta"),
+                    "tail": fragments.row_cells(row, tail, "tta"),
+                    "sustainability": fragments.row_cells(row, sustainability_columns(kind))}
+        # The other cells now travel as HTML; the index's plots still read the energy label.
+        row.cells = {"energy": row.cells["energy"]}
 
 
 def _render_into(done: _Done, copier: LogCopier, job: _Job,
@@ -334,8 +370,10 @@ def _render_into(done: _Done, copier: LogCopier, job: _Job,
         item.slug = slug_for(item.record, uid)
         try:
             links = copier.copy(item)
-            html = template.render(**job.common, **result_context(item, links))
+            html = template.render(**job.common, **page_assets("result"),
+                                   **result_context(item, links))
             entries = entries_for(item, f"{PAGES}/{item.slug}.html")
+            prerender_cells(entries)
         except GreenperfError:
             raise
         except OSError as exc:
@@ -346,7 +384,8 @@ def _render_into(done: _Done, copier: LogCopier, job: _Job,
             continue
         _write(job.pages_dir / f"{item.slug}.html", html)
         try:
-            place(job.pages_dir / f"{item.slug}.json", str(item.source), item.identity, item.raw)
+            place(job.pages_dir / f"{item.slug}.json", str(item.source), item.identity, item.raw,
+                  job.fresh)
         except OSError as exc:
             raise GreenperfError(str(job.pages_dir), f"cannot write ({exc.strerror or exc})") \
                 from exc
@@ -367,7 +406,8 @@ def _render_all(job: _Job, files: list[tuple[Path, str]], jobs: int) -> _Done:
         if done.fatal:
             raise GreenperfError(*done.fatal)
         return done
-    size = max(16, min(256, len(files) // (jobs * 8) or 1))
+    # Small chunks, so that no worker is left with a long last one while the others wait.
+    size = max(16, min(64, len(files) // (jobs * 8) or 1))
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     total = _Done()
@@ -383,6 +423,22 @@ def _render_all(job: _Job, files: list[tuple[Path, str]], jobs: int) -> _Done:
         pool.close()
         pool.join()
     return total
+
+
+def _table_bodies(group: Group) -> dict[str, Markup]:
+    """The rows of a group's two tables, in rank order, from the cells the workers rendered."""
+    speedup = ranking_columns_around_speedup(group.kind)[1]
+    with_speedup = bool(group.reference_systems)
+    ranking = []
+    for rank, row in enumerate(group.rows, 1):
+        middle = fragments.cell_td(row.cells[speedup.key], speedup) if with_speedup else ""
+        ranking.append(f'<tr><td class="num" data-sort="{rank}">{rank}</td>{row.html["head"]}'
+                       f'{middle}{row.html["tail"]}</tr>\n')
+    sustainability = [f'<tr><td class="num" data-sort="{rank}">{rank}</td>'
+                      f'{row.html["sustainability"]}</tr>\n'
+                      for rank, row in enumerate(group.sustainability_rows, 1)]
+    # Every piece is markup the workers built with escaping, or a number.
+    return {"ranking": Markup("".join(ranking)), "sustainability": Markup("".join(sustainability))}
 
 
 def _group_plots(group: Group) -> dict[str, Markup | None]:
@@ -405,17 +461,19 @@ def render_site(paths: Iterable[Path], out_dir: Path, reference_system: str | No
     out_dir = ensure_writable_dir(out_dir)
     files = find_result_files(paths, exclude=out_dir)
     pages_dir = out_dir / PAGES
-    pages_dir.mkdir(exist_ok=True)
+    logs_dir = pages_dir / LOGS
+    fresh = _made(pages_dir)
+    fresh = _made(logs_dir) and fresh
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    common = {**page_assets(), "generated": generated, "version": __version__,
-              "site_title": title}
-    job = _Job(pages_dir, reference_system, max_file_bytes, max_log_bytes, common)
+    common = {"generated": generated, "version": __version__, "site_title": title}
+    job = _Job(pages_dir, logs_dir, fresh, reference_system, max_file_bytes, max_log_bytes, common)
     done = _render_all(job, list(zip(files, page_ids(files), strict=True)),
                        jobs or _default_jobs())
     groups = build_groups(done.entries)
     index = out_dir / "index.html"
     _write(index, environment().get_template("index.html").render(
-        **common, groups=[(g, _group_plots(g)) for g in groups], skipped=done.skipped,
-        results=done.pages))
+        **common, **page_assets("index"),
+        groups=[(g, _group_plots(g), _table_bodies(g)) for g in groups],
+        skipped=done.skipped, results=done.pages))
     return RenderSummary(index, done.pages, len(groups), done.skipped, done.logs_copied,
                          done.logs_refused)

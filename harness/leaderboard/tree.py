@@ -12,17 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-MAX_ROWS = 400
-MAX_DEPTH = 8
 MAX_TEXT = 500
-
-
-@dataclass(frozen=True)
-class TreeRow:
-    path: str
-    value: str
-    label: str | None = None
-    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,38 +66,3 @@ def dig(node: Any, *keys: str | int) -> Any:
         if node is None:
             return None
     return node
-
-
-def flatten(value: Any, prefix: str = "") -> list[TreeRow]:
-    """Rows for every leaf (and every figure) of ``value``; bounded in rows and depth."""
-    rows: list[TreeRow] = []
-    if value is None or value == {} or value == []:
-        return rows
-    _walk(value, prefix, 0, rows)
-    if len(rows) >= MAX_ROWS:
-        rows = rows[:MAX_ROWS]
-        rows.append(TreeRow("…", f"more than {MAX_ROWS} fields; see the raw result JSON"))
-    return rows
-
-
-def _walk(value: Any, path: str, depth: int, rows: list[TreeRow]) -> None:
-    if len(rows) >= MAX_ROWS:
-        return
-    figure = read_figure(value)
-    if figure is not None:
-        shown = "—" if figure.value is None else f"{scalar_text(figure.value)} {figure.unit}"
-        rows.append(TreeRow(path, shown, figure.label, figure.note))
-        return
-    if isinstance(value, dict) and value and depth < MAX_DEPTH:
-        for key, child in value.items():
-            _walk(child, f"{path}.{key}" if path else str(key), depth + 1, rows)
-    elif isinstance(value, list) and value and depth < MAX_DEPTH and not all(
-            v is None or isinstance(v, (str, int, float, bool)) for v in value):
-        for i, child in enumerate(value):
-            _walk(child, f"{path}[{i}]", depth + 1, rows)
-    elif isinstance(value, list):
-        rows.append(TreeRow(path, _clip(", ".join(scalar_text(v) for v in value)) or "—"))
-    elif isinstance(value, dict):
-        rows.append(TreeRow(path, "—" if not value else "(nested too deeply)"))
-    else:
-        rows.append(TreeRow(path, scalar_text(value)))
