@@ -6,11 +6,13 @@ sent to the model, and reports the ratio LoadGen samples/s / direct samples/s:
 how much of the model's speed survives the harness. Targets: >= 0.90 for
 MLP-sized models, >= 0.95 for ResNet/BERT-sized ones.
 
-    python -m benchmarks.bench_loadgen_offline [--threads 1] [--rounds 3]
+    python -m benchmarks.bench_loadgen_offline --models mlp_workload resnet_workload \
+        bert_workload [--threads N] [--rounds 3]
     python -m pytest benchmarks/bench_loadgen_offline.py -s
 
-Timings need a quiet machine; each row shows the foreign CPU load measured
-while it ran (harness.contention).
+Both sides run the model in the main thread with the same torch thread count (default:
+torch's, one per usable core), as ``greenperf infer`` does. Timings need a quiet machine;
+each row shows the foreign CPU load measured while it ran (harness.contention).
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--wait-quiet",
         type=float,

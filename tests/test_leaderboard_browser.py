@@ -287,3 +287,25 @@ def test_hostile_result_runs_no_script(browser: Chromium, tmp_path: Path) -> Non
         # The payloads are on the page as text, exactly as written.
         assert "window.__pwned=1</script>" in browser.js("document.body.innerText"), page
         assert browser.errors() == [], page
+
+
+def test_odd_but_valid_shapes_are_drawn_as_text_without_errors(browser: Chromium,
+                                                                 tmp_path: Path) -> None:
+    # Parts the leaderboard does not type-check are drawn by the page's script, which must
+    # take any JSON shape a stranger's file can hold.
+    from test_leaderboard import synthetic_doc
+
+    doc = synthetic_doc(system="odd-box", declared={"notes": [1, "two", None, {"x": [3]}]})
+    doc["system"]["auto"] = {"gpus": [[1, 2], {"deep": {"deeper": list(range(3))}}], "n": True}
+    doc["software"] = {"torch": 2.13, "extras": []}
+    energy = doc["phases"][0]["runs"][0]["energy"]
+    energy["readings"] = [None, 7, {"component": 5, "power_trace": [[0, 1], "x", [2]]}]
+    doc["energy_meters"] = {"notes": ["a note", 3]}
+    write_doc(tmp_path / "in", doc)
+    summary = render_site([tmp_path / "in"], tmp_path / "site", jobs=1)
+    assert summary.pages == 1, summary.skipped
+    browser.open(next((tmp_path / "site" / "r").glob("*.html")))
+    text = browser.js("document.body.innerText")
+    assert "odd-box" in text and "gpus[1].deep.deeper" in text and "a note" in text
+    assert "enable JavaScript" not in text
+    assert browser.errors() == []

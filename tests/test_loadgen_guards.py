@@ -154,6 +154,48 @@ def child_predict_hangs(out: Path) -> dict:
     return _expect_failure(lambda: run_loadgen(Hanging(), settings, out / "run"))
 
 
+def child_ctrl_c_while_serving(out: Path) -> dict:
+    import os
+    import signal
+
+    from harness.inference import quick_settings, run_loadgen
+
+    class Interrupted(NumpyClassifier):
+        calls = 0
+
+        def predict(self, indices):
+            self.calls += 1
+            if self.calls == 3:  # what Ctrl-C in the terminal does, mid-test
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().predict(indices)
+
+    started = time.monotonic()
+    try:
+        run_loadgen(Interrupted(), quick_settings("Offline", _speed()), out / "run")
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
+    return {"interrupted": interrupted, "seconds": time.monotonic() - started,
+            "summary_written": (out / "run" / "mlperf_log_summary.txt").is_file(),
+            "after": _healthy_run_after(out)}
+
+
+def child_run_from_a_worker_thread(out: Path) -> dict:
+    from harness.inference import quick_settings, run_loadgen
+
+    outcome: dict = {}
+
+    def body() -> None:
+        result = run_loadgen(NumpyClassifier(), quick_settings("Offline", _speed()), out / "run")
+        outcome["verdict"] = result.verdict
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(CHILD_TIMEOUT_S)
+    return outcome
+
+
 def child_nested_missing_folder(out: Path) -> dict:
     from harness.inference import quick_settings, run_loadgen
 
@@ -223,6 +265,19 @@ def test_unanswered_sample_is_ended_by_the_watchdog(tmp_path):
     assert "no sample answered" in outcome["problem"]
     assert "response_timeout_s = 1" in outcome["problem"]
     assert outcome["seconds"] < 60
+
+
+def test_ctrl_c_while_serving_ends_the_test_and_propagates(tmp_path):
+    outcome = _in_child("child_ctrl_c_while_serving", tmp_path)
+    assert outcome["interrupted"] is True
+    assert outcome["summary_written"]  # LoadGen ended its test before the interrupt went on
+    assert outcome["after"] == "VALID"
+
+
+def test_a_run_from_another_thread_serves_from_a_worker_thread(tmp_path):
+    # The model normally runs in the main thread (see BatchingSUT.serve); from any other
+    # thread the SUT falls back to its own worker thread.
+    assert _in_child("child_run_from_a_worker_thread", tmp_path) == {"verdict": "VALID"}
 
 
 def test_missing_nested_log_folder_is_created(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,62 @@ class _Watchdog:
                 )
 
 
+class _ModelStuck(BaseException):
+    """Raised in the serving thread when the model has not returned long after LoadGen ended
+    its test (a BaseException, so that the SUT's own error handling lets it through)."""
+
+
+def _serve_while_testing(sut: BatchingSUT, run_test: Any, response_timeout_s: float) -> None:
+    """Run LoadGen's test in a helper thread while this (the main) thread runs the model.
+
+    A model stuck for good keeps this thread in ``predict``: once LoadGen has ended the test
+    (the watchdog answered the stuck samples), a signal interrupts the wait, which ends a
+    Python-level hang; a hang inside a C call cannot be interrupted.
+    """
+    failures: list[BaseException] = []
+    state = {"served": False}
+    grace_s = max(1.0, response_timeout_s)
+
+    def test() -> None:
+        try:
+            run_test()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the serving thread
+            failures.append(exc)
+        finally:
+            sut.stop_serving()
+        deadline = time.monotonic() + grace_s
+        while not state["served"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not state["served"]:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not state["served"]:
+            raise _ModelStuck
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    tester = threading.Thread(target=test, name="greenperf-loadgen", daemon=True)
+    tester.start()
+    try:
+        try:
+            sut.serve()
+        except _ModelStuck:
+            pass  # the watchdog has recorded the failure; LoadGen has ended
+        except BaseException as exc:
+            # Ctrl-C (or a bug) in the serving loop: answer everything so that LoadGen can
+            # end its test, then let the exception go on.
+            sut.fail("LoadGen test", f"interrupted ({type(exc).__name__})")
+            state["served"] = True
+            tester.join()
+            raise
+        state["served"] = True
+        tester.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    if failures:
+        raise failures[0]
+
+
 def _log_settings(folder: Path) -> Any:
     log = lg.LogSettings()
     log.log_output.outdir = str(folder)
@@ -121,8 +178,10 @@ def _start_test(
     )
     test_settings = settings.to_test_settings()
     log_settings = _log_settings(folder)
+    in_caller = threading.current_thread() is threading.main_thread()
     with _LOADGEN_LOCK:
-        sut = BatchingSUT(target, settings.max_batch, batch_timeout_s, settings.respond_in_thread)
+        sut = BatchingSUT(target, settings.max_batch, batch_timeout_s, settings.respond_in_thread,
+                          serve_in_caller=in_caller)
         if settings.use_fast_sut:
             # The fast callback gets two int lists instead of one Python object per sample.
             handle = lg.ConstructFastSUT(sut.issue_fast, sut.flush)
@@ -135,9 +194,16 @@ def _start_test(
             sut.unload_samples,
         )
         started = time.perf_counter()
-        try:
+
+        def run_test() -> None:
             with _Watchdog(sut, settings.response_timeout_s):
                 lg.StartTestWithLogSettings(handle, qsl, test_settings, log_settings)
+
+        try:
+            if in_caller:
+                _serve_while_testing(sut, run_test, settings.response_timeout_s)
+            else:
+                run_test()
         finally:
             elapsed = time.perf_counter() - started
             # After a failure the worker may be stuck in the model for good.

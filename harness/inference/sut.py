@@ -1,5 +1,6 @@
-"""The system under test: queues what LoadGen issues, batches it, runs the model in a
-worker thread, answers LoadGen, and survives LoadGen's failure modes.
+"""The system under test: queues what LoadGen issues, batches it, runs the model (in the
+caller's thread, see ``serve``, or a worker thread), answers LoadGen, and survives LoadGen's
+failure modes.
 
 LoadGen calls back from its own C++ threads. A Python exception escaping one of
 those callbacks aborts the process, and a sample never answered makes
@@ -99,6 +100,7 @@ class BatchingSUT:
         batch_timeout_s: float = 0.0,
         respond_in_thread: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        serve_in_caller: bool = False,
     ) -> None:
         self.target = target
         self.max_batch = max_batch
@@ -129,7 +131,10 @@ class BatchingSUT:
         self._responses: queue.SimpleQueue[tuple[int, np.ndarray] | None] | None = (
             queue.SimpleQueue() if respond_in_thread else None
         )
-        self._threads = [threading.Thread(target=self._work, name="greenperf-sut", daemon=True)]
+        self._threads: list[threading.Thread] = []
+        if not serve_in_caller:
+            self._threads.append(
+                threading.Thread(target=self._work, name="greenperf-sut", daemon=True))
         if respond_in_thread:
             self._threads.append(
                 threading.Thread(target=self._answer_loop, name="greenperf-answer", daemon=True)
@@ -204,15 +209,29 @@ class BatchingSUT:
             self._cond.notify_all()
         self._answer_empty(ids)
 
-    def close(self, join_timeout_s: float = 5.0) -> bool:
-        """Stop the threads; False when one is stuck in the model (left as a daemon)."""
+    def serve(self) -> None:
+        """Run the batching worker in the calling thread until ``stop_serving``.
+
+        Torch's OpenMP team belongs to the thread that made it: the model runs fastest in the
+        thread that has been running it (a second team in a worker thread makes libgomp
+        throttle its spin-waits on a machine with few cores; ResNet lost a fifth of its
+        speed that way on 2 cores)."""
+        self._work()
+
+    def stop_serving(self) -> None:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._threads[0].join(join_timeout_s)
+
+    def close(self, join_timeout_s: float = 5.0) -> bool:
+        """Stop the threads; False when one is stuck in the model (left as a daemon)."""
+        self.stop_serving()
+        for thread in self._threads:
+            if thread.name == "greenperf-sut":
+                thread.join(join_timeout_s)
         if self._responses is not None:
             self._responses.put(None)
-            self._threads[1].join(join_timeout_s)
+            self._threads[-1].join(join_timeout_s)
         return not any(thread.is_alive() for thread in self._threads)
 
     # ----- issuing -----
@@ -338,8 +357,10 @@ class BatchingSUT:
                     self._respond(token, rows)
             except GreenperfError as err:
                 self.fail(err.where, err.problem)
-            except BaseException as exc:  # noqa: BLE001 - the worker must outlive any model error
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any model error
                 self.fail(f"{self.target.name}.predict", _raised(exc))
+            # Anything else (Ctrl-C while serving in the main thread) goes on to the driver,
+            # which answers the outstanding samples.
 
     def _answer_loop(self) -> None:
         while True:

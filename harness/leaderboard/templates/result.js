@@ -354,7 +354,7 @@
     var traces = [], energies = [];
     runs.forEach(function (run) {
       var energy = obj(run.energy);
-      list(energy.readings).forEach(function (reading) {
+      list(energy.readings).map(obj).forEach(function (reading) {
         var points = list(reading.power_trace).filter(function (p) {
           return Array.isArray(p) && isNum(p[0]) && isNum(p[1]);
         });
@@ -385,7 +385,7 @@
   function readingsTable(phase) {
     var rows = [];
     list(phase.runs).forEach(function (run) {
-      list(obj(run.energy).readings).forEach(function (r) {
+      list(obj(run.energy).readings).map(obj).forEach(function (r) {
         rows.push(el("tr", {}, [
           el("td", {}, [String(run.index)]), el("td", {}, [r.component || "?"]),
           el("td", {}, [r.source || ""]), el("td", {}, [tag(r.label || "unlabelled")]),
