@@ -3,7 +3,8 @@
 ``render_site(paths, out_dir)`` loads every result file under ``paths`` once (bad files are
 skipped with a one-line reason), groups them into one table per workload, phase and scenario,
 and writes a self-contained site: sortable, filterable tables, inline-SVG plots, one page per
-result with its runs, curves, energy and logs.
+result with its runs, curves, energy and logs (drawn by the page's own script from the result
+file embedded in it; see ``page.py``).
 """
 
 from harness.leaderboard.load import Loaded, Skipped, find_result_files, load_one
