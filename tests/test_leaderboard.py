@@ -468,7 +468,8 @@ def test_private_sources_are_copied_so_the_site_stays_readable(tmp_path: Path) -
     assert log.read_text() == LOG_TEXT and log.stat().st_mode & 0o044 == 0o044
 
 
-def test_inference_results_get_throughput_and_latency_tables(tmp_path: Path) -> None:
+def inference_doc() -> dict[str, Any]:
+    """An inference result: two LoadGen scenarios, no training phase."""
     doc = synthetic_doc(system="infer-box")
     doc["kind"] = "inference"
     doc["phases"] = []
@@ -482,7 +483,11 @@ def test_inference_results_get_throughput_and_latency_tables(tmp_path: Path) -> 
          "latency": {"percentiles_ns": {"p90": 1_500_000, "p99": 2_500_000}}},
     ]}
     doc["compliance"]["findings"] = []
-    write_doc(tmp_path / "in", doc)
+    return doc
+
+
+def test_inference_results_get_throughput_and_latency_tables(tmp_path: Path) -> None:
+    write_doc(tmp_path / "in", inference_doc())
     summary = render_site([tmp_path / "in"], tmp_path / "site", jobs=1)
     assert summary.tables == 2 and summary.pages == 1
     html = summary.index.read_text()

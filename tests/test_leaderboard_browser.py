@@ -309,3 +309,15 @@ def test_odd_but_valid_shapes_are_drawn_as_text_without_errors(browser: Chromium
     assert "odd-box" in text and "gpus[1].deep.deeper" in text and "a note" in text
     assert "enable JavaScript" not in text
     assert browser.errors() == []
+
+
+def test_inference_result_page_draws_without_errors(browser: Chromium, tmp_path: Path) -> None:
+    from test_leaderboard import inference_doc
+
+    write_doc(tmp_path / "in", inference_doc())
+    render_site([tmp_path / "in"], tmp_path / "site", jobs=1)
+    browser.open(next((tmp_path / "site" / "r").glob("*.html")))
+    text = browser.js("document.body.innerText")
+    assert "Inference (LoadGen)" in text and "No compliance findings recorded." in text
+    assert "enable JavaScript" not in text
+    assert browser.errors() == []

@@ -96,8 +96,9 @@ def _serve_while_testing(sut: BatchingSUT, run_test: Any, response_timeout_s: fl
     """Run LoadGen's test in a helper thread while this (the main) thread runs the model.
 
     A model stuck for good keeps this thread in ``predict``: once LoadGen has ended the test
-    (the watchdog answered the stuck samples), a signal interrupts the wait, which ends a
-    Python-level hang; a hang inside a C call cannot be interrupted.
+    (the watchdog answered the stuck samples), a SIGUSR1 (handled only while serving; the
+    previous handler is put back) interrupts the wait, which ends a Python-level hang; a hang
+    inside a C call cannot be interrupted.
     """
     failures: list[BaseException] = []
     state = {"served": False}
@@ -123,22 +124,30 @@ def _serve_while_testing(sut: BatchingSUT, run_test: Any, response_timeout_s: fl
     previous = signal.signal(signal.SIGUSR1, on_signal)
     tester = threading.Thread(target=test, name="greenperf-loadgen", daemon=True)
     tester.start()
+    interrupted: BaseException | None = None
     try:
         try:
             sut.serve()
         except _ModelStuck:
             pass  # the watchdog has recorded the failure; LoadGen has ended
-        except BaseException as exc:
-            # Ctrl-C (or a bug) in the serving loop: answer everything so that LoadGen can
-            # end its test, then let the exception go on.
-            sut.fail("LoadGen test", f"interrupted ({type(exc).__name__})")
-            state["served"] = True
-            tester.join()
-            raise
+        except BaseException as exc:  # noqa: BLE001 - re-raised once LoadGen has ended
+            interrupted = exc
         state["served"] = True
-        tester.join()
+        # LoadGen must end its test before anything it uses is destroyed, so a Ctrl-C now
+        # answers every sample and is raised once LoadGen is done.
+        while True:
+            if interrupted is not None:
+                # Ctrl-C (or a bug) while serving: answer everything so LoadGen can end.
+                sut.fail("LoadGen test", f"interrupted ({type(interrupted).__name__})")
+            try:
+                tester.join()
+                break
+            except BaseException as exc:  # noqa: BLE001 - as above
+                interrupted = interrupted or exc
     finally:
         signal.signal(signal.SIGUSR1, previous)
+    if interrupted is not None:
+        raise interrupted
     if failures:
         raise failures[0]
 
