@@ -21,16 +21,17 @@ def label_class(label: str) -> str:
     return _LABEL_CLASSES.get(str(label), "other")
 
 
-def tag(label: str | None) -> str:
-    """The coloured label after a figure ("" for none)."""
+def tag(label: str | None) -> Markup:
+    """The coloured label after a figure ("" for none); also a template global."""
     if not label:
-        return ""
-    return f'<span class="tag tag-{label_class(label)}">{escape(label)}</span>'
+        return Markup("")
+    return Markup(f'<span class="tag tag-{label_class(label)}">{escape(label)}</span>')
 
 
-def badge_list(names: list[str]) -> str:
-    return "".join(f'<span class="badge badge-{label_class(n)}">{escape(n)}</span>'
-                   for n in names)
+def badge_list(names: list[str]) -> Markup:
+    """Badges after a system's name (reference, imported, ...); also a template global."""
+    return Markup("".join(f'<span class="badge badge-{label_class(n)}">{escape(n)}</span>'
+                          for n in names))
 
 
 def cell_td(cell: Cell, column: Column, note_below: bool = False) -> Markup:

@@ -46,7 +46,6 @@ from markupsafe import Markup
 from harness import __version__
 from harness.errors import GreenperfError
 from harness.leaderboard import fragments, plots
-from harness.leaderboard.fragments import label_class
 from harness.leaderboard.load import (
     DEFAULT_MAX_FILE_BYTES,
     Loaded,
@@ -114,7 +113,7 @@ def slug_for(record: Record, uid: str) -> str:
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("harness.leaderboard", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["label_class"] = label_class
+    env.globals.update(tag=fragments.tag, badge_list=fragments.badge_list)
     return env
 
 
