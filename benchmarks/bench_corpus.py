@@ -23,6 +23,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness.bitexact import Stream
 from suites.bert_small.baselines import (
     agreement_rule_accuracies,
     bayes_masked_lm_accuracy,
@@ -179,10 +180,10 @@ def pretrain(model: TinyBert, train: np.ndarray, eval_masked, seed: int, seqs: i
         while seen < seqs:
             tick = time.perf_counter()
             if cursor + BATCH > len(order):  # a new epoch; the partial batch is dropped
-                order, cursor = rng.permutation(len(train)), 0
+                order, cursor = stream.permutation(len(train)), 0
             index = order[cursor:cursor + BATCH]
             cursor += BATCH
-            batch = mask_for_mlm(train[index], TRAIN_MASK_RATE, rng)
+            batch = mask_for_mlm(train[index], TRAIN_MASK_RATE, stream)
             logits = model.mlm_logits(torch.from_numpy(batch.inputs),
                                       torch.from_numpy(batch.target_positions))
             loss = nn.functional.cross_entropy(logits, torch.from_numpy(batch.target_ids))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.bitexact import Stream
 from harness.errors import GreenperfError
 from suites.bert_small.baselines import (
     agreement_rule_accuracies,
@@ -179,9 +180,9 @@ def test_eval_mask_takes_exactly_ten_of_63_tokens_with_a_fixed_seed(docs: Docume
 
 
 def test_training_mask_rate_and_generator_stream(docs: Documents) -> None:
-    rng = np.random.default_rng(1)
-    first = mask_for_mlm(docs.tokens[:32], 0.3, rng)
-    second = mask_for_mlm(docs.tokens[:32], 0.3, rng)
+    stream = Stream(1)
+    first = mask_for_mlm(docs.tokens[:32], 0.3, stream)
+    second = mask_for_mlm(docs.tokens[:32], 0.3, stream)
     assert (first.target_positions.sum(axis=1) == 19).all()
     assert not np.array_equal(first.target_positions, second.target_positions)
     # Every position gets masked about equally often over many draws.
@@ -397,7 +398,8 @@ def test_bayes_recovers_masked_verb_suffixes_from_the_subject(lang: AgreeLang,
 
 def test_reference_language_and_data_are_pinned() -> None:
     """Reference results depend on these exact documents: change the pins only deliberately,
-    together with the workload's reference results and targets."""
+    together with the workload's reference results and targets. (Every machine must give
+    these: tests/test_data_invariance.py checks that under CPU and thread variants.)"""
     lang = AgreeLang(seed=0, topics=8, zipf=1.1)
-    assert lang.checksum().startswith("318eff9817378fd9")
-    assert lang.sample(100, seed=7).checksum().startswith("93b89519fce82e8c")
+    assert lang.checksum().startswith("72d6e0abd937faee")
+    assert lang.sample(100, seed=7).checksum().startswith("fc1c812925a9fe59")

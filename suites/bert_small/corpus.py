@@ -16,18 +16,29 @@ lemmas follow a Zipf profile permuted per topic, so content words reveal the doc
 
 Sentences run on until the document holds ``seq_len - 1`` tokens (the last one is cut), and
 ``[CLS]`` is prepended. Sampling is vectorised over documents with inverse-CDF lookups, and every
-draw comes from a local generator, so a (language seed, sample seed) pair fixes the documents.
+draw comes from a local stream, so a (language seed, sample seed) pair fixes the documents.
+
+**The same bytes on every machine.** Draws come from ``harness.bitexact.Stream`` (raw
+bit-generator words), the Zipf weights from its series ``power``, normalising sums from
+``math.fsum`` and cumulative sums in one fixed order, so the probability tables, and with them
+every token, are identical whatever the CPU's instruction set or the numpy version.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields
 from enum import IntEnum
 
 import numpy as np
 
+from harness import bitexact
 from harness.errors import GreenperfError
+
+# Keys of the random streams (with the seeds): the language's tables, and document samples.
+LANGUAGE_STREAM = 0xA62EE
+SAMPLE_STREAM = 0xD0C5
 
 # Special tokens come first in every vocabulary of this workload (procedural or plain text),
 # so a model and the masking code can rely on the same ids.
@@ -151,8 +162,9 @@ def tokens_checksum(tokens: np.ndarray) -> str:
 
 
 def _zipf_profile(size: int, exponent: float) -> np.ndarray:
-    weights = np.arange(1, size + 1, dtype=np.float64) ** -exponent
-    return weights / weights.sum()
+    weights = [bitexact.power(rank, -exponent) for rank in range(1, size + 1)]
+    total = math.fsum(weights)
+    return np.array([weight / total for weight in weights])
 
 
 class _InverseCdf:
@@ -167,7 +179,7 @@ class _InverseCdf:
         if probs.ndim != 2 or (probs < 0).any() or (probs.sum(axis=1) <= 0).any():
             raise ValueError("probs must be a 2-D array of non-negative rows with positive mass")
         self.n_rows, self.width = probs.shape
-        cdf = np.cumsum(probs, axis=1)
+        cdf = bitexact.cumsum_rows(probs)
         cdf /= cdf[:, -1:]
         self.last_nonzero = np.array([np.flatnonzero(row)[-1] for row in probs], dtype=np.int64)
         for r, last in enumerate(self.last_nonzero):
@@ -263,7 +275,7 @@ class AgreeLang:
         self.vocab: list[str] = list(LAYOUT.words)
         self.special_ids: tuple[int, ...] = SPECIAL_IDS
         self.pad_id, self.cls_id, self.sep_id, self.mask_id = SPECIAL_IDS
-        self._build_emissions(np.random.default_rng([self.seed, 0xA62EE]))
+        self._build_emissions(bitexact.Stream(self.seed, LANGUAGE_STREAM))
         self._build_transitions()
 
     @property
@@ -272,7 +284,7 @@ class AgreeLang:
 
     # -- the hidden Markov source -------------------------------------------------------------
 
-    def _build_emissions(self, rng: np.random.Generator) -> None:
+    def _build_emissions(self, stream: bitexact.Stream) -> None:
         """One row per distinct emission distribution, and the lookup (role, subj, feat, topic)."""
         vocab_size = len(self.vocab)
         lay = self.layout
@@ -305,7 +317,8 @@ class AgreeLang:
         # Each topic ranks the lemmas of each open class by its own permutation of one profile.
         def topic_rows(ids: np.ndarray) -> list[int]:
             profile = _zipf_profile(len(ids), self.zipf)
-            return [new_row(ids[rng.permutation(len(ids))], profile) for _ in range(self.topics)]
+            return [new_row(ids[stream.permutation(len(ids))], profile)
+                    for _ in range(self.topics)]
 
         adjective_rows = topic_rows(lay.adjective_ids)
         noun_rows = [topic_rows(lay.noun_ids[c]) for c in range(N_CLASSES)]
@@ -374,8 +387,8 @@ class AgreeLang:
             raise GreenperfError("AgreeLang.sample seq_len", f"must be at least 2, got {seq_len}")
         if seed < 0:
             raise GreenperfError("AgreeLang.sample seed", f"must be non-negative, got {seed}")
-        rng = np.random.default_rng([self.seed, int(seed)])
-        topic = rng.integers(0, self.topics, size=n_docs)
+        stream = bitexact.Stream(self.seed, int(seed), SAMPLE_STREAM)
+        topic = stream.below(self.topics, n_docs)
         tokens = np.empty((n_docs, seq_len), dtype=np.int64)
         roles = np.full((n_docs, seq_len), NO_ROLE, dtype=np.int8)
         subjects = np.full((n_docs, seq_len), -1, dtype=np.int8)
@@ -383,17 +396,17 @@ class AgreeLang:
         tokens[:, 0] = CLS_ID
 
         role = np.full(n_docs, int(Role.SUBJ_DET), dtype=np.int64)
-        subj = rng.integers(0, N_FEATURES, size=n_docs)
+        subj = stream.below(N_FEATURES, n_docs)
         feat = subj.copy()
         for pos in range(1, seq_len):
             rows = self.emission_row[role, subj, feat, topic]
-            tokens[:, pos] = self._emission_sampler.sample(rows, rng.random(n_docs))
+            tokens[:, pos] = self._emission_sampler.sample(rows, stream.uniform(n_docs))
             roles[:, pos] = role
             subjects[:, pos] = subj
             features[:, pos] = feat
 
-            role = self._transition_sampler.sample(role, rng.random(n_docs))
-            fresh = rng.integers(0, N_FEATURES, size=n_docs)
+            role = self._transition_sampler.sample(role, stream.uniform(n_docs))
+            fresh = stream.below(N_FEATURES, n_docs)
             new_sentence = role == Role.SUBJ_DET
             subj = np.where(new_sentence, fresh, subj)
             feat = np.where(new_sentence | self._draws_new_noun[role], fresh, feat)

@@ -12,6 +12,9 @@
   adjacent, different ordinary tokens swapped.
 
 Labels: ``ACCEPTABLE`` (1) for untouched documents, ``CORRUPTED`` (0) for changed ones.
+
+Every draw comes from ``harness.bitexact.Stream``, so a task built from the same documents and
+seed is the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harness.bitexact import Stream
 from harness.errors import GreenperfError
 from suites.bert_small.corpus import (
     LAYOUT,
@@ -57,11 +61,13 @@ class Classification(NamedTuple):
     labels: np.ndarray  # int64 [n]
 
 
-SeedLike = int | np.random.Generator
+SeedLike = int | Stream
+# Stream keys (with the seed) of the tasks' draws.
+MASK_STREAM, AGREEMENT_STREAM, SWAP_STREAM = 0x3A5C, 0xC01A, 0x5A9
 
 
-def _rng(seed: SeedLike) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def _stream(seed: SeedLike, key: int) -> Stream:
+    return seed if isinstance(seed, Stream) else Stream(int(seed), key)
 
 
 def mask_for_mlm(
@@ -84,7 +90,7 @@ def mask_for_mlm(
     maskable = ~np.isin(tokens, np.asarray(special_ids, dtype=np.int64))
     n_maskable = maskable.sum(axis=1)
     n_masked = np.minimum(np.ceil(rate * n_maskable - _RATE_SLACK).astype(np.int64), n_maskable)
-    keys = _rng(seed).random(tokens.shape)
+    keys = _stream(seed, MASK_STREAM).uniform(tokens.shape)
     keys[~maskable] = 2.0  # after every ordinary position
     rank = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1, kind="stable")
     positions = rank < n_masked[:, None]
@@ -99,20 +105,20 @@ def eval_mask(tokens: np.ndarray, mask_id: int = MASK_ID,
 
 
 def _pick_corrupted_documents(
-    eligible: np.ndarray, rng: np.random.Generator
+    eligible: np.ndarray, stream: Stream
 ) -> np.ndarray:
     """Bool [n]: half the documents (rounded down) chosen among the eligible ones."""
     n_docs = eligible.shape[0]
     candidates = np.flatnonzero(eligible)
     n_pick = min(n_docs // 2, candidates.size)
     chosen = np.zeros(n_docs, dtype=bool)
-    chosen[rng.permutation(candidates)[:n_pick]] = True
+    chosen[candidates[stream.permutation(candidates.size)][:n_pick]] = True
     return chosen
 
 
-def _pick_one_site(sites: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _pick_one_site(sites: np.ndarray, stream: Stream) -> np.ndarray:
     """One True column per row of the bool [n, T] ``sites``, uniformly (each row must have one)."""
-    keys = np.where(sites, rng.random(sites.shape), -1.0)
+    keys = np.where(sites, stream.uniform(sites.shape), -1.0)
     return keys.argmax(axis=1)
 
 
@@ -164,7 +170,7 @@ def make_classification(docs: Documents, seed: int, min_attractors: int = 1) -> 
         raise GreenperfError("agreement task", "needs AgreeLang documents with role annotations")
     if min_attractors < 0:
         raise GreenperfError("min_attractors", f"must be non-negative, got {min_attractors}")
-    rng = np.random.default_rng([int(seed), 0xC01A])
+    stream = Stream(int(seed), AGREEMENT_STREAM)
     role = docs.role
     sentence = sentence_index(role)
     long_verbs = (role == Role.VERB_SUFFIX) & (attractor_counts(role) >= min_attractors)
@@ -172,15 +178,15 @@ def make_classification(docs: Documents, seed: int, min_attractors: int = 1) -> 
         role == Role.PERIOD, sentence)
     eligible[:, 0] = False
     used = np.flatnonzero(eligible.any(axis=1))
-    chosen = _pick_one_site(eligible[used], rng)
+    chosen = _pick_one_site(eligible[used], stream)
     keep = sentence[used] == chosen[:, None]
     keep[:, 0] = True  # [CLS]
     tokens = _gather_sentences(docs.tokens[used], keep, PAD_ID)
     roles = _gather_sentences(role[used], keep, NO_ROLE)
     subject = _gather_sentences(docs.subject[used], keep, -1).astype(np.int64)
 
-    corrupted = _pick_corrupted_documents(np.ones(used.size, dtype=bool), rng)
-    wrong = (subject[:, 1] + rng.integers(1, N_FEATURES, size=used.size)) % N_FEATURES
+    corrupted = _pick_corrupted_documents(np.ones(used.size, dtype=bool), stream)
+    wrong = (subject[:, 1] + stream.integers(1, N_FEATURES, used.size)) % N_FEATURES
     wrong = np.broadcast_to(wrong[:, None], tokens.shape)
     changed = corrupted[:, None] & (roles == Role.VERB_SUFFIX)
     tokens[changed] = LAYOUT.verb_suffix_ids[wrong[changed]]
@@ -206,12 +212,12 @@ def make_swap_detection(
     changes; rows without such a pair stay acceptable. Word counts are unchanged by a swap.
     """
     tokens = np.asarray(tokens, dtype=np.int64)
-    rng = np.random.default_rng([int(seed), 0x5A9])
+    stream = Stream(int(seed), SWAP_STREAM)
     ordinary = ~np.isin(tokens, np.asarray(special_ids, dtype=np.int64))
     pair_starts = ordinary[:, :-1] & ordinary[:, 1:] & (tokens[:, :-1] != tokens[:, 1:])
-    corrupted = _pick_corrupted_documents(pair_starts.any(axis=1), rng)
+    corrupted = _pick_corrupted_documents(pair_starts.any(axis=1), stream)
     rows = np.flatnonzero(corrupted)
-    cols = _pick_one_site(pair_starts[rows], rng)
+    cols = _pick_one_site(pair_starts[rows], stream)
     swapped = tokens.copy()
     swapped[rows, cols], swapped[rows, cols + 1] = tokens[rows, cols + 1], tokens[rows, cols]
     labels = np.where(corrupted, CORRUPTED, ACCEPTABLE).astype(np.int64)

@@ -30,14 +30,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.bitexact import little_endian
 from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
 from suites.bert_small.corpus import MASK_ID, SPECIAL_IDS, AgreeLang
 from suites.bert_small.model import BertConfig, BertSmall, no_decay_groups
@@ -243,11 +244,9 @@ class Finetune(ClassificationPhase, _BertPhase):
 
 
 def _digest(*parts: Any) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for part in parts:
-        h.update(part.encode() if isinstance(part, str) else np.ascontiguousarray(part).tobytes())
+        h.update(part.encode() if isinstance(part, str) else little_endian(part).tobytes())
     return h.hexdigest()
 
 

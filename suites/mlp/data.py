@@ -2,23 +2,32 @@
 
 MNIST-1D follows the published recipe (greydanus/mnist1d; Greydanus, "Scaling down deep
 learning", arXiv 2011.14439) with the same templates and constants, but every step runs on the
-whole batch at once with numpy, and randomness comes from a local generator. The package loops
+whole batch at once with numpy, and randomness comes from a local stream. The package loops
 over samples in Python with scipy (about 60 s for 50k samples) and seeds the global random
 state; this makes 50k in well under a second. Given the same random draws, the batched steps
 reproduce the per-sample recipe (tests/test_data_mnist1d.py replays it); the draws themselves
 come from a different generator, so the data follows the package's distribution, not its bits.
+
+**The same bytes on every machine.** Random draws come from ``harness.bitexact.Stream`` (raw
+bit-generator words; its normal draws are a 12-term Irwin-Hall sum, which stands in for the
+recipe's Gaussian noise), the Gaussian kernel from its series ``exp``, and every reduction
+(template whitening, the final standardisation) adds in one fixed order. Only element-wise
+IEEE operations touch the arrays, so the CPU's instruction set, the thread count and the numpy
+version cannot change a bit.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness import bitexact
 from harness.errors import GreenperfError
 
 # Constants of the published recipe (mnist1d.data.get_dataset_args).
@@ -37,6 +46,9 @@ NUM_CLASSES = 10
 _SIGNAL_EPS = 1e-8
 # scipy.ndimage.gaussian_filter's default truncation (4 sigma) gives a 17-tap kernel at sigma 2.
 _GAUSS_TRUNCATE = 4.0
+
+# Key of this generator's random stream (with the seed), so no other data set shares its draws.
+MNIST1D_STREAM = 0x1D40
 
 # The ten 1-D digit templates of the published recipe, before whitening.
 _RAW_TEMPLATES = np.asarray(
@@ -81,18 +93,21 @@ class Dataset1D:
         train/test boundary or reinterpreting the bytes changes the digest."""
         digest = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            array = bitexact.little_endian(array)
             digest.update(f"{array.dtype.str}{array.shape};".encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(array.tobytes())
         return digest.hexdigest()
 
 
 def mnist1d_templates() -> np.ndarray:
     """The ten templates, whitened per template and shifted so each starts and ends at 0."""
-    x = _RAW_TEMPLATES.copy()
-    x -= x.mean(axis=1, keepdims=True)
-    x /= x.std(axis=1, keepdims=True)
-    x -= x[:, :1]
-    return x / 6.0
+    rows = []
+    for raw in _RAW_TEMPLATES:
+        centred = raw - math.fsum(raw) / raw.size  # fsum: one correctly rounded sum
+        std = math.sqrt(math.fsum(centred * centred) / raw.size)
+        whitened = centred / std
+        rows.append((whitened - whitened[0]) / 6.0)
+    return np.stack(rows)
 
 
 def linear_resample(x: np.ndarray, lengths: np.ndarray | int, num_out: int) -> np.ndarray:
@@ -103,7 +118,11 @@ def linear_resample(x: np.ndarray, lengths: np.ndarray | int, num_out: int) -> n
     """
     n = x.shape[0]
     lengths = np.broadcast_to(np.asarray(lengths, dtype=np.int64), (n,))
-    positions = np.linspace(0.0, 1.0, num_out)[None, :] * (lengths[:, None] - 1)
+    if num_out < 2:
+        raise GreenperfError("linear_resample num_out", f"must be at least 2, got {num_out}")
+    # An exact integer product, then one correctly rounded division: one fixed rounding on
+    # every machine (numpy's linspace rounds in an order that has changed between versions).
+    positions = (np.arange(num_out)[None, :] * (lengths[:, None] - 1)) / (num_out - 1)
     left = np.floor(positions).astype(np.int64)
     # The last output point lands exactly on the last input point; clip so its right
     # neighbour stays in bounds (its weight is 0 there).
@@ -122,9 +141,10 @@ def gaussian_filter_rows(x: np.ndarray, sigma: float) -> np.ndarray:
     'symmetric' padding; the kernel is truncated at 4 sigma and normalised to sum 1.
     """
     radius = int(_GAUSS_TRUNCATE * sigma + 0.5)
-    taps = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
-    kernel /= kernel.sum()
+    weights = [bitexact.exp(-0.5 * (tap / sigma) * (tap / sigma))
+               for tap in range(-radius, radius + 1)]
+    total = math.fsum(weights)
+    kernel = [weight / total for weight in weights]
     padded = np.pad(x, ((0, 0), (radius, radius)), mode="symmetric")
     width = x.shape[1]
     out = np.zeros_like(x, dtype=np.float64)
@@ -134,34 +154,39 @@ def gaussian_filter_rows(x: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _generate_signals(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _ramp(length: int) -> np.ndarray:
+    """``length`` evenly spaced points from -0.5 to 0.5 (what the recipe's linspace gives)."""
+    return np.arange(length) / (length - 1) - 0.5
+
+
+def _generate_signals(labels: np.ndarray, stream: bitexact.Stream) -> np.ndarray:
     """Apply the recipe's random transforms to the template of each label; float64 (n, 40)."""
     n = labels.shape[0]
     dilated_len = TEMPLATE_LEN + PADDING[1]
 
     # Pad: a random number of zeros after the template, then stretch back to a fixed length.
-    pad = rng.integers(PADDING[0], PADDING[1] + 1, size=n)
+    pad = stream.integers(PADDING[0], PADDING[1] + 1, n)
     padded = np.zeros((n, dilated_len))
     padded[:, :TEMPLATE_LEN] = mnist1d_templates()[labels] + _SIGNAL_EPS
     signal = linear_resample(padded, TEMPLATE_LEN + pad, dilated_len)
 
-    signal *= 1.0 + SCALE_COEFF * (rng.random(n)[:, None] - 0.5)
+    signal *= 1.0 + SCALE_COEFF * (stream.uniform(n)[:, None] - 0.5)
 
     # Translate: a circular shift to the right by k in [0, MAX_TRANSLATION).
-    shift = rng.integers(0, MAX_TRANSLATION, size=n)
+    shift = stream.integers(0, MAX_TRANSLATION, n)
     source = (np.arange(dilated_len)[None, :] - shift[:, None]) % dilated_len
     signal = np.take_along_axis(signal, source, axis=1)
 
     # Correlated noise only where there is no signal, then iid noise everywhere.
     background = gaussian_filter_rows(
-        CORR_NOISE_SCALE * rng.standard_normal((n, dilated_len)), CORR_NOISE_SIGMA
+        CORR_NOISE_SCALE * stream.normal((n, dilated_len)), CORR_NOISE_SIGMA
     )
     signal = np.where(signal != 0.0, signal, background)
-    signal += IID_NOISE_SCALE * rng.standard_normal((n, dilated_len))
+    signal += IID_NOISE_SCALE * stream.normal((n, dilated_len))
 
     # Shear: subtract a random linear ramp.
-    shear = SHEAR_SCALE * (rng.random(n)[:, None] - 0.5)
-    signal -= shear * np.linspace(-0.5, 0.5, dilated_len)[None, :]
+    shear = SHEAR_SCALE * (stream.uniform(n)[:, None] - 0.5)
+    signal -= shear * _ramp(dilated_len)[None, :]
 
     return linear_resample(signal, dilated_len, FINAL_SEQ_LENGTH)
 
@@ -171,7 +196,7 @@ def make_mnist1d(n_train: int, n_test: int, seed: int) -> Dataset1D:
 
     Labels are balanced over the whole set (class counts differ by at most one) and shuffled.
     As in the recipe, the signals are standardised with the mean and std of the whole set.
-    The same arguments give bit-identical arrays (on the same numpy build and CPU).
+    The same arguments give bit-identical arrays on every machine.
     """
     for name, value in (("n_train", n_train), ("n_test", n_test), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -180,11 +205,12 @@ def make_mnist1d(n_train: int, n_test: int, seed: int) -> Dataset1D:
     if n_train + n_test < 2:
         raise GreenperfError("n_train + n_test", "needs at least 2 samples to standardise")
 
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    stream = bitexact.Stream(int(seed), MNIST1D_STREAM)
     total = n_train + n_test
-    labels = rng.permutation(np.arange(total) % NUM_CLASSES)
-    signals = _generate_signals(labels, rng)
-    signals = (signals - signals.mean()) / signals.std()
+    labels = stream.permutation(total) % NUM_CLASSES
+    signals = _generate_signals(labels, stream)
+    mean, std = bitexact.mean_and_std(signals)
+    signals = (signals - mean) / std
 
     x = signals.astype(np.float32)
     y = labels.astype(np.int64)
