@@ -170,10 +170,10 @@ def _class_accuracy(model: TinyBert, tokens: np.ndarray, labels: np.ndarray) -> 
 def pretrain(model: TinyBert, train: np.ndarray, eval_masked, seed: int, seqs: int,
              eval_every: int = 2_048) -> Phase:
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    stream = Stream(seed)
     optimizer = _optimizer(model, 2e-3)
     schedule = _warmup_linear(optimizer, 100, PRETRAIN_SCHEDULE_SEQS // BATCH)
-    order, cursor = rng.permutation(len(train)), 0
+    order, cursor = stream.permutation(len(train)), 0
     curve, train_s, seen = [], 0.0, 0
     with ForeignCpu() as foreign:
         start = time.perf_counter()
