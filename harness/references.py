@@ -27,9 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from harness import rcp
+from harness import rcp, stats
 from harness.errors import GreenperfError, UsageError
 from harness.results import NON_RESULT_DIRS, read_result, write_json_atomic
 
@@ -282,32 +280,20 @@ def two_digits(value: float) -> str:
     return format(value, "#.2g").rstrip(".")
 
 
-def central_time(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Olympic mean (drop the fastest and the slowest) from 3 values on, else the mean."""
-    n = values.shape[axis]
-    if n >= 3:
-        ordered = np.sort(values, axis=axis)
-        return np.take(ordered, range(1, n - 1), axis=axis).mean(axis=axis)
-    return values.mean(axis=axis)
-
-
 def speed_factor(reference_times: Sequence[float], your_times: Sequence[float],
                  resamples: int = SPEED_RESAMPLES,
                  seed: int = 0) -> tuple[float, list[float] | None]:
     """How many times faster you are: central reference time / central time of yours.
 
-    The 95% interval is a percentile bootstrap that resamples the runs of each side.
+    "Central" is the olympic mean from 3 runs on, else the mean (``stats.olympic_mean``). The
+    95% interval is the percentile bootstrap of your time relative to the reference's
+    (``stats.ratio_ci``, which resamples the runs of each side), inverted: a ratio of times
+    is the inverse ratio of speeds, and percentile intervals follow a monotone map.
     """
-    ref = np.asarray(reference_times, dtype=float)
-    yours = np.asarray(your_times, dtype=float)
-    factor = float(central_time(ref) / central_time(yours))
-    if ref.size < 2 or yours.size < 2:
-        return factor, None
-    rng = np.random.default_rng(seed)
-    ref_c = central_time(ref[rng.integers(0, ref.size, (resamples, ref.size))], axis=1)
-    your_c = central_time(yours[rng.integers(0, yours.size, (resamples, yours.size))], axis=1)
-    lo, hi = np.quantile(ref_c / your_c, [0.025, 0.975])
-    return factor, [float(lo), float(hi)]
+    factor = float(stats.olympic_mean(reference_times) / stats.olympic_mean(your_times))
+    time_ci = stats.ratio_ci(reference_times, your_times, statistic=stats.olympic_mean,
+                             resamples=resamples, seed=seed)
+    return factor, None if time_ci is None else [1.0 / time_ci[1], 1.0 / time_ci[0]]
 
 
 def speed_against(doc: dict[str, Any], path: Path | None,

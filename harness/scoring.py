@@ -1,16 +1,20 @@
-"""Scores over runs: the MLPerf olympic mean, with median, std and a bootstrap CI."""
+"""Scores over runs: the MLPerf olympic mean, with median, std and a bootstrap CI.
+
+The arithmetic is ``harness.stats``; this module picks the runs' times and shapes the ``Score``
+that a result file records.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-MIN_RUNS_OLYMPIC = 3
-BOOTSTRAP_RESAMPLES = 10_000
+from harness.stats import MIN_RUNS_OLYMPIC, bootstrap_ci, olympic_mean, olympic_rule
+
+__all__ = ["MIN_RUNS_OLYMPIC", "Score", "bootstrap_ci", "olympic_score"]
 
 
 @dataclass
@@ -30,66 +34,25 @@ class Score:
         return asdict(self)
 
 
-def bootstrap_ci(values: Sequence[float], statistic: Any = np.mean, level: float = 0.95,
-                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float] | None:
-    """Percentile bootstrap interval of ``statistic``; deterministic (fixed seed)."""
-    data = np.asarray(values, dtype=float)
-    if data.size < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, data.size, size=(resamples, data.size))
-    stats = statistic(data[idx], axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
-    return [float(lo), float(hi)]
-
-
 def olympic_score(times: Sequence[float], succeeded: Sequence[bool],
                   indices: Sequence[int] | None = None, unit: str = "s") -> Score:
-    """MLPerf's rule: drop the fastest run, and the slowest when at most one aborted.
+    """The olympic score of runs (``harness.stats.olympic_rule``), with its spread.
 
-    An aborted run counts as the slowest, so one aborted run is dropped in
-    its place; more aborted runs than that means no score. With fewer than
-    three runs there is nothing to drop, and the plain mean is reported under
-    a method name that says so.
+    ``indices`` name the runs in ``dropped_runs`` (default 1..n). The interval bootstraps the
+    statistic the score used over the successful runs: the olympic mean from 3 of them on,
+    the plain mean when there were too few runs for the olympic rule.
     """
     n = len(times)
     indices = list(indices) if indices is not None else list(range(1, n + 1))
-    ok = [(t, i) for t, s, i in zip(times, succeeded, indices, strict=True) if s]
-    n_ok = len(ok)
-    n_aborted = n - n_ok
-    ok_times = [t for t, _ in ok]
+    rule = olympic_rule(times, succeeded)
+    ok_times = [t for t, s in zip(times, succeeded, strict=True) if s]
+    n_ok = len(ok_times)
     median = float(np.median(ok_times)) if ok_times else None
     std = float(np.std(ok_times, ddof=1)) if n_ok > 1 else None
-    if n == 0:
-        return Score("olympic_mean", None, unit, 0, 0, "no runs")
-    if n < MIN_RUNS_OLYMPIC:
-        if n_aborted:
-            return Score("mean", None, unit, n, n_ok, f"{n_aborted} of {n} runs aborted",
-                         median, std)
-        return Score("mean", float(np.mean(ok_times)), unit, n, n_ok,
-                     f"only {n} run(s): too few for the olympic mean, plain mean reported",
-                     median, std, bootstrap_ci(ok_times))
-    if n_aborted > 1:
-        return Score("olympic_mean", None, unit, n, n_ok,
-                     f"{n_aborted} of {n} runs aborted; the olympic rule allows at most 1",
-                     median, std)
-    ranked = sorted(ok)
-    dropped = [ranked[0][1]]
-    kept = ranked[1:]
-    if n_aborted == 0:
-        dropped.append(kept[-1][1])
-        kept = kept[:-1]
-    else:
-        dropped.extend(i for i, s in zip(indices, succeeded, strict=True) if not s)
-    kept_times = [t for t, _ in kept]
-    value = float(math.fsum(kept_times) / len(kept_times))
-    return Score("olympic_mean", value, unit, n, n_ok, None, median, std,
-                 bootstrap_ci(ok_times, statistic=_olympic_rows) if n_ok >= 3 else None,
-                 dropped)
-
-
-def _olympic_rows(matrix: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Olympic mean of each bootstrap resample (drop min and max of each row)."""
-    rows = np.sort(matrix, axis=axis)
-    return rows[:, 1:-1].mean(axis=axis)
+    ci = None
+    if rule.value is not None:
+        ci = (bootstrap_ci(ok_times) if rule.method == "mean" else
+              bootstrap_ci(ok_times, statistic=olympic_mean) if n_ok >= MIN_RUNS_OLYMPIC
+              else None)
+    return Score(rule.method, rule.value, unit, n, n_ok, rule.reason, median, std, ci,
+                 [indices[pos] for pos in rule.dropped])

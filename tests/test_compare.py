@@ -30,12 +30,12 @@ from harness.compare import (
     compare_paths,
     compare_samples,
     parse_threshold,
-    smallest_p_value,
 )
 from harness.errors import UsageError
 from harness.progress import Progress
 from harness.results import write_result
 from harness.runner import RunRequest, run_workload
+from harness.stats import mann_whitney_min_p
 from harness.workload import get_workload
 
 PAIRS = Path(__file__).parent / "fixtures" / "compare_pairs"
@@ -78,9 +78,9 @@ def test_parse_threshold():
 
 
 def test_smallest_p_value_decides_whether_a_test_is_possible():
-    assert smallest_p_value(5, 5) == pytest.approx(1 / 252)
-    assert smallest_p_value(3, 3) == pytest.approx(1 / 20)
-    assert smallest_p_value(1, 1) == pytest.approx(1 / 2)
+    assert mann_whitney_min_p(5, 5) == pytest.approx(1 / 252)
+    assert mann_whitney_min_p(3, 3) == pytest.approx(1 / 20)
+    assert mann_whitney_min_p(1, 1) == pytest.approx(1 / 2)
 
 
 def test_clear_slowdown_regresses_and_speedup_improves():

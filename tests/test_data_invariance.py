@@ -28,7 +28,8 @@ import torch  # the workloads import it; its CPU dispatch must not matter
 from suites.mlp.data import make_mnist1d
 from suites.resnet.data import make_shapes, checksum as shapes_checksum
 from suites.bert_small.corpus import AgreeLang
-from suites.bert_small.tasks import eval_mask, make_classification, make_swap_detection, mask_for_mlm
+from suites.bert_small.tasks import (eval_mask, make_classification, make_swap_detection,
+                                     mask_for_mlm)
 
 lang = AgreeLang(seed=0, topics=8, zipf=1.1)
 docs = lang.sample(300, seed=7)

@@ -15,10 +15,11 @@ from typing import Any
 
 from markupsafe import Markup
 
+from harness.labels import ESTIMATED, MEASURED
 from harness.leaderboard import fmt
 from harness.leaderboard.load import Loaded
 from harness.leaderboard.records import Phase, Scenario
-from harness.leaderboard.rows import ESTIMATED, MEASURED, accelerator, badges, energy_figure
+from harness.leaderboard.rows import accelerator, badges, energy_figure
 from harness.leaderboard.tree import scalar_text
 
 # Parts of the account that say how it was computed (region, prices, devices), shown apart

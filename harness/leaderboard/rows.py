@@ -13,12 +13,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.labels import DECLARED, ESTIMATED, combine
 from harness.leaderboard import fmt
 from harness.leaderboard.load import Loaded
 from harness.leaderboard.records import Phase, Record, Run, Scenario
 from harness.leaderboard.tree import Figure, dig, read_figure
-
-MEASURED, ESTIMATED, DECLARED, PARTLY = "measured", "estimated", "declared", "partly estimated"
 
 
 @dataclass
@@ -181,16 +180,6 @@ def accelerator(record: Record) -> str:
     return f"CPU: {cpu}" if cpu else "CPU"
 
 
-def combined_label(labels: list[str]) -> str | None:
-    """One label for a figure made of several: all measured, all estimated, or partly."""
-    found = set(labels)
-    if not found:
-        return None
-    if len(found) == 1:
-        return found.pop()
-    return PARTLY if MEASURED in found or PARTLY in found else ESTIMATED
-
-
 def figure_cell(fig: Figure | None) -> Cell:
     if fig is None or fig.value is None:
         return Cell(fmt.DASH, None, None, fig.note if fig else None)
@@ -243,7 +232,8 @@ def energy_figure(runs: list[Run]) -> tuple[float | None, str | None]:
     measured = [r.energy for r in runs if r.succeeded and r.energy is not None
                 and r.energy.total_joules is not None]
     joules = _median([e.total_joules for e in measured])  # type: ignore[misc]
-    return joules, combined_label([e.label or ESTIMATED for e in measured])
+    label = combine((e.label for e in measured), keep_partly=True) if measured else None
+    return joules, label
 
 
 def median_run(runs: list[Run]) -> Run | None:

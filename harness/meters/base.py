@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-MEASURED = "measured"
-ESTIMATED = "estimated"
-PARTLY_ESTIMATED = "partly estimated"
+# The labels and their combine rule live in harness.labels; every meter names them through here.
+from harness.labels import ESTIMATED as ESTIMATED
+from harness.labels import MEASURED as MEASURED
+from harness.labels import PARTLY_ESTIMATED as PARTLY_ESTIMATED
+from harness.labels import combine
 
 # Plots of power over time need a few hundred points at most; more only bloats result files.
 MAX_TRACE_POINTS = 500
@@ -75,12 +77,11 @@ class WindowMeasurement:
 
     @property
     def label(self) -> str:
-        labels = {r.label for r in self.readings}
-        if labels == {MEASURED}:
-            return MEASURED
-        if MEASURED not in labels:
+        """``partly estimated`` when some readings were measured and some not; a window that
+        no meter read is an estimate (nothing in it was measured)."""
+        if not self.readings:
             return ESTIMATED
-        return PARTLY_ESTIMATED
+        return combine((r.label for r in self.readings), keep_partly=True)
 
     @property
     def lower_bound(self) -> bool:
