@@ -331,6 +331,33 @@ def _success_times(phase: dict[str, Any]) -> list[float]:
             if r["status"] == "success" and r["tta_seconds"] > 0]
 
 
+def data_mismatches(doc: dict[str, Any], references: Sequence[ReferenceResult]) -> list[str]:
+    """Phases whose built-in (procedural) data differs from a reference system's, one line each.
+
+    Built-in data is generated bit-identically on every machine, so a different checksum means
+    a different data set (another greenperf version, or a changed generator): such a result
+    cannot be compared with that reference at all.
+    """
+    lines = []
+    for ref in references:
+        other = ref.doc
+        if (other.get("workload"), other.get("scale")) != (doc["workload"], doc["scale"]):
+            continue
+        theirs = {p["name"]: p.get("dataset") or {} for p in other.get("phases", [])}
+        for phase in doc["phases"]:
+            mine, match = phase.get("dataset") or {}, theirs.get(phase["name"])
+            if not match or mine.get("source") != "procedural" or match.get(
+                    "source") != "procedural" or mine.get("name") != match.get("name"):
+                continue
+            if mine.get("checksum") != match.get("checksum"):
+                lines.append(
+                    f"{phase['name']}: dataset {mine.get('name')} has checksum "
+                    f"{str(mine.get('checksum'))[:12]}..., the reference system {ref.system} "
+                    f"({ref.path}) trained on {str(match.get('checksum'))[:12]}...: not the same "
+                    "data, so neither speed nor convergence compare (another greenperf version?)")
+    return lines
+
+
 # -- the whole check --------------------------------------------------------------------------
 
 
@@ -356,6 +383,11 @@ def check_against(doc: dict[str, Any], path: Path | None, root: Path,
         report.notes.append(f"--against {root}: only training results have references")
         return report
     label = f"{path}: " if path else ""
+    references = reference_results([root])
+    mismatches = data_mismatches(doc, references)
+    if mismatches:
+        report.errors.extend(f"{label}{line}" for line in mismatches)
+        return report
     if doc["division"] != "closed":
         report.notes.append(f"{label}convergence check skipped: it applies to the closed "
                             "division only (this result is open)")
@@ -374,7 +406,7 @@ def check_against(doc: dict[str, Any], path: Path | None, root: Path,
                 report.warnings.append(text)
             else:
                 report.errors.append(text)
-    report.speed = speed_against(doc, path, reference_results([root]))
+    report.speed = speed_against(doc, path, references)
     for finding in report.speed:
         report.notes.append(finding.line(doc["workload"], doc["scale"]))
     if not report.speed:

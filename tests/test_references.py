@@ -23,9 +23,11 @@ from harness import cli, rcp
 from harness.checker import check_result
 from harness.progress import Progress
 from harness.references import (
+    ReferenceResult,
     build_rcps,
     check_against,
     check_convergence_against,
+    data_mismatches,
     reference_results,
     speed_factor,
     two_digits,
@@ -271,3 +273,19 @@ def test_open_division_and_missing_rcp_file(tmp_path, runs, capsys):
                      str(tmp_path / "nowhere")])
     assert code == 2
     assert "no such reference folder" in capsys.readouterr().err
+
+
+def _doc_with_dataset(checksum: str, source: str = "procedural") -> dict:
+    return {"workload": "mlp", "scale": "tiny", "phases": [
+        {"name": "train", "dataset": {"name": "mnist1d-40k", "source": source,
+                                      "checksum": checksum}}]}
+
+
+def test_data_that_differs_from_the_reference_is_named_and_stops_the_comparison(tmp_path):
+    reference = ReferenceResult("ref-sys", tmp_path / "ref.json", _doc_with_dataset("a" * 64))
+    assert data_mismatches(_doc_with_dataset("a" * 64), [reference]) == []
+    [line] = data_mismatches(_doc_with_dataset("b" * 64), [reference])
+    assert line.startswith("train: dataset mnist1d-40k has checksum bbbbbbbbbbbb...")
+    assert "ref-sys" in line and "aaaaaaaaaaaa..." in line
+    # Real data (a user's local copy) is not the reference's to judge.
+    assert data_mismatches(_doc_with_dataset("b" * 64, source="local:/data"), [reference]) == []
