@@ -17,16 +17,25 @@ on official logs the two agree, since an aborted run also fails its accuracy che
 
 Unlike the official tool, scoring never writes into the folder: the official summarizer's RCP
 pass writes ``scaling.json`` there, which changes the answer of a second run.
+
+Bad lines: the official parser (``mlp_parser``) skips an MLLOG line it cannot parse and
+records it as a parse error; the summarizer then drops the run (``'Parse error'``). Its
+parser only catches ``ValueError``, so a line that is not an object, lacks a field or nests
+too deeply crashes it instead; greenperf treats every such line the official way: skipped,
+and its run dropped. So is a line whose ``time_ms`` is not a finite number of milliseconds
+in [0, 2**53] (``"NaN"``, ``1e400``, ``true``), and a run whose ``run_stop`` is not after its
+``run_start``: the official parser would turn them into absurd or NaN scores.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +47,15 @@ MLLOG_TOKEN = ":::MLLOG "
 RESULT_GLOB = "result_*.txt"
 SCALING_FILE = "scaling.json"
 COMPLIANCE_TIMEOUT_S = 300.0
+# Official MLLOG lines are under 2 kB. A longer line is read in pieces and counted as bad:
+# the official parser's re.sub(".*" + token) takes time quadratic in a line's length (30 s
+# for a 200 kB line).
+MAX_LINE_CHARS = 1 << 16
+# Timestamps are epoch milliseconds (1.7e12 in 2024); 2**53 keeps them exact as floats.
+MAX_TIME_MS = float(2**53)
+# scaling.json and systems/*.json are a few hundred bytes.
+MAX_JSON_FILE_BYTES = 1 << 20
+_BENCHMARK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # The compliance checker's log joins its messages with this separator line.
 _MESSAGE_SEPARATOR = "\n" + "-" * 30 + "\n"
 _LOG_RECORD = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) - (.*)$")
@@ -95,6 +113,140 @@ class _LogFacts:
     run_stop_ms: float | None
     status: str
     benchmark: str | None
+    bad_lines: int = 0
+    first_bad: str | None = None
+
+
+@dataclass(frozen=True)
+class MllogRecord:
+    """One parsed ``:::MLLOG`` line."""
+
+    lineno: int
+    key: str
+    time_ms: float
+    value: Any
+    metadata: dict[str, Any]
+    event_type: str
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """An ``:::MLLOG`` line the official parser would skip (or crash on), and why."""
+
+    lineno: int
+    reason: str
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for bools, NaN, infinities and strings."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a float's range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def iter_mllog(path: Path) -> Iterator[MllogRecord | BadLine]:
+    """The ``:::MLLOG`` lines of a log, parsed, as the official parser reads them.
+
+    latin-1 and universal newlines, as ``mlp_parser``; the JSON after the last token. One
+    line at a time, each at most ``MAX_LINE_CHARS``, so memory stays bounded whatever the
+    size of the file.
+    """
+    try:
+        handle = open(path, encoding="latin-1")
+    except OSError as exc:
+        raise GreenperfError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    with handle:
+        lineno = 0
+        while line := _read_line(handle, path):
+            lineno += 1
+            if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
+                if _skip_rest_of_line(handle, path, line):
+                    yield BadLine(lineno, f"longer than {MAX_LINE_CHARS:,} characters")
+                continue
+            if MLLOG_TOKEN in line:
+                yield _parse_mllog_line(line, lineno)
+
+
+def _read_line(handle: Any, path: Path, limit: int = MAX_LINE_CHARS) -> str:
+    try:
+        return handle.readline(limit)
+    except OSError as exc:
+        raise GreenperfError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _skip_rest_of_line(handle: Any, path: Path, start: str) -> bool:
+    """Read past the rest of an over-long line; whether it holds the MLLOG token."""
+    found = MLLOG_TOKEN in start
+    tail = start[-len(MLLOG_TOKEN) :]
+    while piece := _read_line(handle, path):
+        found = found or MLLOG_TOKEN in tail + piece
+        if piece.endswith("\n"):
+            break
+        tail = piece[-len(MLLOG_TOKEN) :]
+    return found
+
+
+def _parse_mllog_line(line: str, lineno: int) -> MllogRecord | BadLine:
+    text = line[line.rindex(MLLOG_TOKEN) + len(MLLOG_TOKEN) :].strip()
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        return BadLine(lineno, "JSON nested too deeply")
+    except ValueError as exc:
+        return BadLine(lineno, f"not JSON ({_short(str(exc))})")
+    if not isinstance(record, dict):
+        return BadLine(lineno, "not a JSON object")
+    for field in ("time_ms", "key", "value", "metadata"):
+        if field not in record:
+            return BadLine(lineno, f"no {field!r} field")
+    raw_time = record["time_ms"]
+    try:  # float(): the official parser accepts "123" too
+        time_ms = float(raw_time) if isinstance(raw_time, str) else finite_number(raw_time)
+    except ValueError:
+        time_ms = None
+    if time_ms is None or not 0.0 <= time_ms <= MAX_TIME_MS:
+        return BadLine(lineno, f"time_ms {_shown(raw_time)} is not a time in ms (0 to 2**53)")
+    metadata = record["metadata"]
+    return MllogRecord(lineno, str(record["key"]), time_ms, record["value"],
+                       metadata if isinstance(metadata, dict) else {},
+                       str(record.get("event_type", "")))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _printable(text: str) -> str:
+    """Text from a log, safe to print: control characters (terminal escapes) become '?'."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for a message: short scalars as written, containers by their kind."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return _short(json.dumps(value))
+    return "a JSON array" if isinstance(value, list) else "a JSON object"
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A small JSON file (scaling.json, systems/*.json), with one-line errors."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_JSON_FILE_BYTES + 1)
+    except OSError as exc:
+        raise GreenperfError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_JSON_FILE_BYTES:
+        raise GreenperfError(str(path), f"over {MAX_JSON_FILE_BYTES:,} bytes: not a {what}")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError as exc:
+        raise GreenperfError(str(path), f"not a {what}: JSON nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise GreenperfError(str(path), f"not a {what}: {_short(str(exc), 120)}") from exc
 
 
 def infer_ruleset(folder: Path, usage: str = "training") -> str | None:
@@ -153,9 +305,16 @@ def score_folder(
         raise UsageError(str(config), "compliance config file not found")
 
     facts = {f: _read_log_facts(f) for f in files}
-    benchmark = benchmark or _benchmark_of(folder, list(facts.values()))
+    benchmark = benchmark or _benchmark_of(folder, facts)
     with tempfile.TemporaryDirectory(prefix="greenperf-cc-") as scratch:
-        verdicts = {f: _run_compliance(f, usage, ruleset, config, Path(scratch)) for f in files}
+        # A log with bad lines is dropped whatever the checker says (the official summarizer
+        # drops it for its parse errors), and bad lines are what make the checker crash or
+        # crawl, so it is not run on them.
+        verdicts = {f: _run_compliance(f, usage, ruleset, config, Path(scratch))
+                    if not facts[f].bad_lines else
+                    (False, ("not run: the log has MLLOG lines the official parser cannot "
+                             "read",))
+                    for f in files}
 
     runs = tuple(_run_score(f, facts[f], *verdicts[f]) for f in files)
     max_dropped = max_dropped_runs(benchmark)
@@ -198,22 +357,32 @@ def _olympic_score(
         )
     ordered = sorted(converged, key=lambda run: run.minutes or 0.0)
     counted = ordered[max_dropped : len(ordered) - (max_dropped - len(dropped))]
-    return average * scaling_factor, None, tuple(run.file for run in counted)
+    scaled = average * scaling_factor
+    if not math.isfinite(scaled):
+        return None, (f"the score {average!r} minutes times the scaling factor "
+                      f"{scaling_factor!r} is not a finite number"), ()
+    return scaled, None, tuple(run.file for run in counted)
 
 
 def _run_score(
     file: Path, facts: _LogFacts, compliance_ok: bool, messages: tuple[str, ...]
 ) -> RunScore:
     minutes = None
-    if facts.run_start_ms is not None and facts.run_stop_ms is not None:
-        minutes = (facts.run_stop_ms - facts.run_start_ms) / 60 / 1000
+    start, stop = facts.run_start_ms, facts.run_stop_ms
     problems = []
     if not compliance_ok:
         problems.append("fails the compliance checker")
-    if minutes is None:
+    if facts.bad_lines:
+        # The official summarizer drops a run whose log had parse errors.
+        problems.append(f"{facts.bad_lines} MLLOG line(s) cannot be parsed ({facts.first_bad})")
+    if start is None or stop is None:
         problems.append("run_start or run_stop not recorded")
-    elif facts.status != "success":
-        problems.append(f"run_stop status is {facts.status!r}, not 'success'")
+    elif stop <= start:
+        problems.append(f"run_stop ({stop:.0f} ms) is not after run_start ({start:.0f} ms)")
+    else:
+        minutes = (stop - start) / 60 / 1000
+        if facts.status != "success":
+            problems.append(f"run_stop status is {facts.status!r}, not 'success'")
     drop_reason = "; ".join(problems) or None
     return RunScore(
         file=file.name,
@@ -230,58 +399,31 @@ def _run_score(
 
 def _read_log_facts(file: Path) -> _LogFacts:
     """run_start/run_stop times, status and benchmark, read like ``mlp_parser`` reads them."""
-    try:
-        with open(file, encoding="latin-1") as handle:
-            lines = handle.readlines()
-    except OSError as err:
-        raise GreenperfError(str(file), f"cannot read: {err.strerror or err}") from err
-
     run_start = run_stop = None
     status = "incomplete"
     benchmark = None
-    parsed = 0
-    for lineno, raw in enumerate(lines, start=1):
-        if MLLOG_TOKEN not in raw:
-            continue
-        record = _parse_mllog_line(file, lineno, raw)
-        if record is None:
-            # The official parser skips a line it cannot decode; the compliance checker then
-            # fails the run ("Log lines had parsing errors"), so it is dropped, not fatal.
+    parsed = bad = 0
+    first_bad = None
+    for record in iter_mllog(file):
+        if isinstance(record, BadLine):
+            bad += 1
+            first_bad = first_bad or f"line {record.lineno}: {record.reason}"
             continue
         parsed += 1
-        key, timestamp, value, metadata = record
-        if key == "submission_benchmark" and benchmark is None and isinstance(value, str):
-            benchmark = value
+        key = record.key
+        if key == "submission_benchmark" and benchmark is None and isinstance(record.value, str):
+            benchmark = record.value
         if run_start is not None and run_stop is not None:
             continue
         if key == "run_start":
-            run_start = timestamp
+            run_start = record.time_ms
         elif key == "run_stop":
-            run_stop = timestamp
-            found = metadata.get("status") if isinstance(metadata, dict) else None
-            status = str(found) if found is not None else "unknown"
+            run_stop = record.time_ms
+            found = record.metadata.get("status")
+            status = _printable(_short(str(found))) if found is not None else "unknown"
     if parsed == 0:
         raise GreenperfError(str(file), "no parseable ':::MLLOG' line: not an MLLOG result log")
-    return _LogFacts(run_start, run_stop, status, benchmark)
-
-
-def _parse_mllog_line(file: Path, lineno: int, raw: str) -> tuple[str, float, Any, Any] | None:
-    text = raw[raw.rindex(MLLOG_TOKEN) :].strip()
-    try:
-        record = json.loads(text[len(MLLOG_TOKEN) :])
-    except ValueError:
-        return None
-    where = f"{file}:{lineno}"
-    if not isinstance(record, dict):
-        raise GreenperfError(where, "MLLOG line is not a JSON object")
-    for field in ("time_ms", "key", "value", "metadata"):
-        if field not in record:
-            raise GreenperfError(where, f"MLLOG line has no {field!r}")
-    try:
-        timestamp = float(record["time_ms"])
-    except (TypeError, ValueError):
-        return None
-    return str(record["key"]), timestamp, record["value"], record["metadata"]
+    return _LogFacts(run_start, run_stop, status, benchmark, bad, first_bad)
 
 
 def _run_compliance(
@@ -317,10 +459,12 @@ def _run_compliance(
     failed = any(level == "ERROR" and msg.strip() == "FAILED" for level, msg in records)
     succeeded = any(level == "INFO" and msg.strip() == "SUCCESS" for level, msg in records)
     if not (done.returncode == 0 and succeeded) and not (done.returncode == 1 and failed):
+        # Its parser crashes on lines it cannot index (a list, a missing field, deep
+        # nesting): a log it cannot check is not shown compliant, so the run is dropped.
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GreenperfError(str(file), f"the compliance checker crashed: {last}")
+        return False, (f"the official compliance checker crashed on this log: {_short(last, 200)}",)
     messages = [
-        part.strip()
+        _printable(part.strip())
         for level, msg in records
         if level in ("WARNING", "ERROR", "CRITICAL") and msg.strip() != "FAILED"
         for part in msg.split(_MESSAGE_SEPARATOR)
@@ -357,14 +501,21 @@ def _resolve_ruleset(folder: Path, usage: str, ruleset: str | None) -> str:
     return ruleset
 
 
-def _benchmark_of(folder: Path, facts: Sequence[_LogFacts]) -> str:
-    named = {f.benchmark for f in facts if f.benchmark}
-    if len(named) == 1:
-        return named.pop()
+def _benchmark_of(folder: Path, facts: dict[Path, _LogFacts]) -> str:
+    named = {f.benchmark for f in facts.values() if f.benchmark}
     if len(named) > 1:
-        raise GreenperfError(str(folder), f"logs name different benchmarks: {sorted(named)}")
-    # What the official summarizer uses: the folder name, with its one alias.
-    return "maskrcnn" if folder.name == "mask" else folder.name
+        which: dict[str | None, str] = {}
+        for file, fact in facts.items():
+            which.setdefault(fact.benchmark, file.name)
+        raise GreenperfError(str(folder), "logs name different benchmarks: " + ", ".join(
+            f"{_shown(name)} ({which[name]})" for name in sorted(named)))
+    # Else what the official summarizer uses: the folder name, with its one alias.
+    name = named.pop() if named else "maskrcnn" if folder.name == "mask" else folder.name
+    # It names files and folders of an import, and a ruleset file to read.
+    if not _BENCHMARK_NAME.match(name):
+        raise GreenperfError(str(folder), f"submission_benchmark {_short(repr(name))} is not a "
+                                          "benchmark name (letters, digits, '_', '.', '-')")
+    return name
 
 
 def _read_scaling_factor(folder: Path) -> float:
@@ -372,13 +523,15 @@ def _read_scaling_factor(folder: Path) -> float:
     scaling_file = folder / SCALING_FILE
     if not scaling_file.is_file():
         return 1.0
-    try:
-        factor = json.loads(scaling_file.read_text())["scaling_factor"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise GreenperfError(str(scaling_file), f"not a scaling file: {err}") from err
-    if not isinstance(factor, int | float) or isinstance(factor, bool):
-        raise GreenperfError(str(scaling_file), "scaling_factor is not a number")
-    return float(factor)
+    doc = read_json_file(scaling_file, "scaling file")
+    factor = doc.get("scaling_factor") if isinstance(doc, dict) else None
+    number = finite_number(factor)
+    # The official tool multiplies by anything; a zero, negative or non-finite factor would
+    # make an absurd score, so it is refused (one that overflows the score gives no score).
+    if number is None or number <= 0:
+        raise GreenperfError(f"{scaling_file}: field scaling_factor",
+                             f"{_shown(factor)} is not a positive finite number")
+    return number
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
         emit_json(out)
     else:
         counted = set(scored.counted_files)
+        unused = "dropped by the olympic rule" if scored.score_minutes is not None else "no score"
         rows = [[run.file, "-" if run.minutes is None else f"{run.minutes:.6g}", run.status,
                  "pass" if run.compliance_ok else "FAIL",
-                 "counted" if run.file in counted else (run.drop_reason or "dropped by the "
-                                                                          "olympic rule")]
+                 "counted" if run.file in counted else (run.drop_reason or unused)]
                 for run in scored.runs]
         print(table(rows, ["log", "minutes", "run_stop status", "compliance", "olympic"]))
         print()
