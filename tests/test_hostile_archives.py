@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import lzma
 import os
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Callable
@@ -240,3 +242,16 @@ def test_archive_path_that_is_not_a_regular_file(kind: str, tmp_path: Path) -> N
     assert isinstance(error, UsageError) and error.exit_code == 2
     assert str(error).startswith(f"{archive}: ")
     assert ("no such file" if kind == "missing" else "not a regular file") in str(error)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero"])
+def test_check_refuses_an_archive_name_that_is_not_a_regular_file(tmp_path, kind):
+    path = tmp_path / "submission.tar.gz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "not a regular file" in proc.stderr and "Traceback" not in proc.stderr

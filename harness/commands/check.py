@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--against {args.against}", "no such reference folder")
     reports = []
     for path in args.results:
-        if package.is_archive(path) and path.is_file():
+        if package.is_archive(path) and path.exists() and not path.is_dir():
             reports.extend(package.verify_package(
                 path, package.Limits(member_bytes=args.max_member_bytes),
                 run_compliance=not args.no_compliance, submission=args.submission))
