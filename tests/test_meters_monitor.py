@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,10 @@ from harness.meters import EnergyMonitor
 # The fakes live beside their meters' tests; tests/ is imported as a folder or as a package.
 try:
     from test_meters_nvml import FakeGpu, make_fake_nvml
-    from test_meters_rapl import add_joules, zone
+    from test_meters_rapl import add_joules, wait_until, zone
 except ImportError:
     from tests.test_meters_nvml import FakeGpu, make_fake_nvml
-    from tests.test_meters_rapl import add_joules, zone
+    from tests.test_meters_rapl import add_joules, wait_until, zone
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +134,9 @@ def test_samplers_run_only_while_a_window_is_open(tmp_path):
     monitor = EnergyMonitor(measure_gpu=False, powercap_root=tmp_path / "none",
                             estimate_sample_interval_s=0.01)
     monitor.begin_window("run")
-    time.sleep(0.2)
+    ram_meter = next(m for m in monitor.meters if m.component == "ram")
+    # Samples taken, not time slept: begin took one, the thread the rest.
+    wait_until(lambda: len(ram_meter._samples) >= 6, "RAM samples from the sampler thread")
     measurement = monitor.end_window("run")
     ram = next(r for r in measurement.readings if r.component == "ram")
     assert len(ram.power_trace) >= 5

@@ -336,7 +336,12 @@ def test_background_thread_samples_power_every_interval():
     gpus = [FakeGpu(power_w=150.0, energy_mj=None)]
     meter = NvmlMeter(nvml_module=make_fake_nvml(gpus), sample_interval_s=0.01)
     meter.begin("run")
-    time.sleep(0.3)
+    # Wait for the samples themselves (begin took one): a fixed sleep assumed the sampler
+    # thread got a core often enough, which a loaded machine does not promise.
+    deadline = time.monotonic() + 120  # a hang guard, not a speed expectation
+    while len(meter._power) < 6:
+        assert time.monotonic() < deadline, "the sampler thread took no samples"
+        time.sleep(0.005)
     reading = meter.end("run")
     meter.close()
     # Constant power: the trapezoid gives exactly 150 W x the window, whatever the sample times.

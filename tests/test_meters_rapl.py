@@ -147,13 +147,25 @@ def test_wrap_around_is_undone_with_max_energy_range(tmp_path):
     assert reading.joules == pytest.approx(9 + 1 + 4 + 896 + 100 + 100)
 
 
+def wait_until(condition, what: str, limit_s: float = 120.0) -> None:
+    """Poll until ``condition()``: a sampler thread on a loaded machine runs when it gets a
+    core, not on a schedule. The limit is a hang guard, not a speed expectation."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {limit_s:g} s"
+        time.sleep(0.005)
+
+
 def test_background_poll_catches_wraps_between_begin_and_end(tmp_path):
     pkg = zone(tmp_path / "intel-rapl:0", "package-0", energy_uj=900, max_range=1000)
     meter = RaplMeter(tmp_path, poll_interval_s=0.01)
     meter.begin("run")
     for value in (100, 800, 200):  # two wraps; begin/end alone would see only 300 uJ
         set_energy(pkg, value)
-        time.sleep(0.2)
+        # Two more polls: the second one began after the first ended, so after this value
+        # was written; a fixed sleep assumed the poller had run by then.
+        polled = len(meter._totals)
+        wait_until(lambda polled=polled: len(meter._totals) >= polled + 2, "background poll")
     reading = meter.end("run")
     meter.close()
     assert reading.joules == pytest.approx((200 + 700 + 400) / 1e6)

@@ -54,7 +54,12 @@ def measure_speed(target: InferenceTarget, repeats: int = 5, warmup: int = 2) ->
 
 def direct_predictions(target: InferenceTarget) -> dict[int, np.ndarray]:
     """Every sample's prediction from plain batched calls, loading at most
-    ``performance_sample_count`` samples at a time as LoadGen would."""
+    ``performance_sample_count`` samples at a time as LoadGen would.
+
+    Batches are ``max_batch`` consecutive samples; inside LoadGen the same sample may be
+    computed in a batch of another size (a Server run serves many alone), and a model's
+    floats can differ in their last bits between the two, so compare predictions made
+    here with LoadGen's responses within float rounding, not bit for bit."""
     check_target(target)
     predictions: dict[int, np.ndarray] = {}
     for start in range(0, target.sample_count, target.performance_sample_count):
