@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,11 @@ class RunRequest:
     seeds: list[int] | None = None
     device: str = "cpu"
     threads: int | None = None
+    # No --threads: one thread per idle core, from a 0.5 s reading of the machine's load
+    # (contention.choose_threads). False keeps torch's current setting (library use).
+    auto_threads: bool = False
+    # Stop a phase that cannot fit its time budget, and raise EarlyStop after saving.
+    stop_early: bool = False
     batch_size: int | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None
@@ -116,8 +122,50 @@ def _seeds(request: RunRequest) -> list[int]:
     return seeds
 
 
+# Provenance, not configuration: the same thread count chosen for another measured
+# reason is the same configuration.
+_NOT_HASHED = ("threads_reason",)
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(config)).hexdigest()
+    hashed = {k: v for k, v in config.items() if k not in _NOT_HASHED}
+    return hashlib.sha256(canonical_json(hashed)).hexdigest()
+
+
+class EarlyStop(GreenperfError):
+    """A phase stopped because it could not fit its time budget; the file is saved."""
+
+
+_torch_default_threads: int | None = None
+_OMP_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def resolve_threads(request: RunRequest) -> contention.ThreadChoice:
+    """The torch thread count for this request and why; sets it."""
+    import torch
+
+    global _torch_default_threads
+    if _torch_default_threads is None:  # before any set_num_threads of this process
+        _torch_default_threads = torch.get_num_threads()
+    if request.threads is not None:
+        if request.threads < 1:
+            raise UsageError("--threads", f"{request.threads} must be at least 1")
+        choice = contention.ThreadChoice(request.threads, "--threads")
+    elif os.environ.get("OMP_NUM_THREADS"):
+        choice = contention.ThreadChoice(torch.get_num_threads(),
+                                         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    elif not request.auto_threads or distributed.launched_by_torchrun():
+        # Under torchrun every other rank would read as foreign load.
+        return contention.ThreadChoice(torch.get_num_threads(), "torch default")
+    else:
+        if request.wait_quiet:
+            # Choose for the quiet machine the runs will wait for, not for the load now.
+            contention.wait_until_quiet()
+        choice = contention.choose_threads(contention.usable_cpus(),
+                                           contention.foreign_cores_now(),
+                                           limit=_torch_default_threads)
+    torch.set_num_threads(choice.threads)
+    return choice
 
 
 def result_path(out_dir: Path, workload: str, scale: str) -> Path:
@@ -131,10 +179,8 @@ def run_workload(request: RunRequest) -> Path:
     workload = request.workload
     check_scale(workload, request.scale)
     seeds = _seeds(request)
-    if request.threads is not None:
-        if request.threads < 1:
-            raise UsageError("--threads", f"{request.threads} must be at least 1")
-        torch.set_num_threads(request.threads)
+    if request.threads is not None and request.threads < 1:
+        raise UsageError("--threads", f"{request.threads} must be at least 1")
     if request.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {request.device}", "CUDA is not available on this machine")
     if request.data_dir is not None and not request.data_dir.is_dir():
@@ -149,6 +195,7 @@ def run_workload(request: RunRequest) -> Path:
     recipes, division = apply_overrides(phases, references, batch_size, request.overrides)
     declared = sysinfo.load_declared(request.system_file)
     out_dir = ensure_writable_dir(request.out_dir) if main else request.out_dir
+    threads = resolve_threads(request)
     auto = sysinfo.auto_system()
     if dist_ctx is not None:
         nodes = {n["hostname"]: n for n in distributed.gather_objects(auto)}
@@ -161,12 +208,18 @@ def run_workload(request: RunRequest) -> Path:
         "workload": workload.name, "scale": request.scale, "division": division,
         "world_size": world, "backend": dist_ctx.backend if dist_ctx else None,
         "runs": request.runs, "seeds": seeds, "device": request.device,
-        "threads": torch.get_num_threads(), "batch_size_override": request.batch_size,
+        "threads": torch.get_num_threads(), "threads_reason": threads.reason,
+        "batch_size_override": request.batch_size,
         "overrides": dict(request.overrides),
         "data_dir": str(request.data_dir) if request.data_dir else None,
         "phases": {name: r.to_dict() for name, r in recipes.items()},
         "contention_threshold": request.contention_threshold, "wait_quiet": request.wait_quiet,
     }
+    # OpenMP settings change CPU speed under load (README, "Busy machines"); recorded when
+    # set, and only then, so results without them keep their configuration hash.
+    omp_env = {k: os.environ[k] for k in _OMP_ENV if os.environ.get(k)}
+    if omp_env:
+        config["omp_env"] = omp_env
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "training",
@@ -193,7 +246,13 @@ def run_workload(request: RunRequest) -> Path:
     log_root = out_dir / "logs" / f"{workload.name}_{request.scale}"
 
     request.progress.message(f"greenperf: {workload.name} ({request.scale}, {division}), "
-                             f"{request.runs} run(s) -> {path}")
+                             f"{request.runs} run(s), {_threads_text(torch.get_num_threads())} "
+                             f"({threads.reason}) -> {path}")
+    busy_at_start = (threads.foreign_cores is not None
+                     and threads.foreign_cores > request.contention_threshold)
+    if busy_at_start:
+        request.progress.message("  " + contention.busy_advice(threads.foreign_cores or 0.0,
+                                                               threads.threads))
     datas: dict[str, PhaseData] = {}
     for phase in phases:
         begin = time.perf_counter()
@@ -214,7 +273,9 @@ def run_workload(request: RunRequest) -> Path:
                     platform=system["name"],
                     submission_status=str(declared.get("status") or "onprem"),
                     progress=request.progress, run_count=request.runs,
-                    contention_threshold=request.contention_threshold)
+                    contention_threshold=request.contention_threshold,
+                    stop_early=request.stop_early, threads=torch.get_num_threads(),
+                    busy_warned=busy_at_start)
     energy: EnergyWindowSource | None = (request.energy_factory(request.device)
                                          if request.energy_factory else None)
     completed = 0
@@ -233,10 +294,15 @@ def run_workload(request: RunRequest) -> Path:
             if failed:
                 doc["status_reason"] = (f"run {k} of {request.runs} aborted: {failed}; "
                                         f"runs 1-{k} kept")
+            stopped = _early_stop(doc)
+            if stopped:
+                doc["status_reason"] = f"run {k} of {request.runs} {stopped}; runs 1-{k} kept"
             if main:
                 write_result(path, doc)
             if failed:
                 raise GreenperfError(f"run {k}", f"aborted, a rank failed: {failed}")
+            if stopped:
+                raise EarlyStop(workload.name, stopped.removeprefix("stopped early: "))
     except KeyboardInterrupt:
         doc["status"] = "incomplete"
         doc["status_reason"] = (f"interrupted during run {completed + 1} of {request.runs}; "
@@ -271,6 +337,18 @@ def _global_batch_size(requested: int | None, references: dict[str, Recipe],
         raise UsageError("--batch-size", f"global batch {requested} is not divisible by the "
                                          f"world size {world}")
     return requested
+
+
+def _threads_text(n: int) -> str:
+    return f"{n} torch thread" + ("" if n == 1 else "s")
+
+
+def _early_stop(doc: dict[str, Any]) -> str | None:
+    for phase in doc["phases"]:
+        for run in phase["runs"][-1:]:
+            if run.get("stopped_early"):
+                return str(run.get("abort_reason"))
+    return None
 
 
 def _rank_failure(doc: dict[str, Any]) -> str | None:

@@ -1,9 +1,10 @@
-"""The training driver: DESIGN.md's time-to-accuracy rules for any workload.
+"""The training driver: MLPerf-style time-to-accuracy rules for any workload.
 
 init (timed, outside TTA) -> run_start -> train, evaluating every
 ``eval_every`` samples -> run_stop at the target (success) or when the sample
 or time budget runs out, or the loss diverges (aborted). TTA includes
-evaluation time; throughput excludes it.
+evaluation time; throughput excludes it. A suite run may also stop a phase
+early when it cannot fit its time budget (``early_stop_reason``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 from harness import contention, distributed, memory
 from harness.compliance import RulesetSpec
 from harness.mllog_writer import NullLog, RunLog
-from harness.progress import Progress
+from harness.progress import Budget, Progress
 from harness.results import file_sha256
 from harness.workload import Phase, PhaseData, Recipe, Workload
 
@@ -68,6 +69,10 @@ class RunContext:
     dist: distributed.DistContext | None = None
     contention_threshold: float = contention.DEFAULT_THRESHOLD
     extra_log_keys: dict[str, Any] = field(default_factory=dict)
+    # Stop a phase that cannot fit its time budget (``early_stop_reason``); suites set it.
+    stop_early: bool = False
+    threads: int = 1  # torch threads, for the advice the progress display gives
+    busy_warned: bool = False  # the runner already warned of a busy machine at the start
 
 
 @dataclass
@@ -145,7 +150,7 @@ def run_phase(phase: Phase, data: PhaseData, recipe: Recipe, seed: int, ctx: Run
 
         try:
             loop = _train_until_target(phase, model, optimizer, scheduler, batches, data,
-                                       recipe, ctx, log, started)
+                                       recipe, ctx, log, started, guard)
         except distributed.RankFailure as exc:
             loop = _LoopState(abort_reason=str(exc), rank_failure=True)
         except RuntimeError as exc:
@@ -205,6 +210,8 @@ def run_phase(phase: Phase, data: PhaseData, recipe: Recipe, seed: int, ctx: Run
         "log": {"path": str(log_path), "sha256": file_sha256(log_path) if main else ""},
         "started_unix": time.time() - (time.perf_counter() - started),
     }
+    if loop.stopped_early:
+        record["stopped_early"] = True
     if dist_ctx is not None:
         record["world_size"] = dist_ctx.world_size
         record["rank_failure"] = loop.rank_failure
@@ -229,8 +236,11 @@ def merge_rank_energy(per_rank: list[Any], hosts: list[str]) -> dict[str, Any] |
                 continue
             readings.append({**reading, "rank": rank})
         seen_hosts.add(host)
-    labels = {r.get("label") for r in readings}
-    label = labels.pop() if len(labels) == 1 else "partly estimated"
+    from harness.labels import combine
+
+    # Labelled as one rank's window is (meters.base.WindowMeasurement): from its readings, or
+    # from the ranks' own windows when no meter read anything.
+    label = combine((r.get("label") for r in readings or per_rank), keep_partly=True)
     return {"name": per_rank[0].get("name"),
             "seconds": max(float(w.get("seconds", 0.0)) for w in per_rank),
             "total_joules": sum(float(r.get("joules", 0.0)) for r in readings),
@@ -247,6 +257,7 @@ class _LoopState:
     eval_seconds: float = 0.0
     curve: list[dict[str, Any]] = field(default_factory=list)
     rank_failure: bool = False
+    stopped_early: bool = False
 
 
 def _shards(batches: Any, rank: int, world: int) -> Any:
@@ -272,10 +283,82 @@ def _evaluate(phase: Phase, model: Any, data: PhaseData, ctx: RunContext) -> flo
     return total / max(n, 1.0)
 
 
+# An early stop judges the rate only after this much of the run, so start-up (first
+# batches, allocator warm-up, a short burst of load) cannot decide it.
+EARLY_STOP_MIN_SECONDS = 15.0
+EARLY_STOP_MIN_SHARE = 0.03  # of the time budget
+
+
+def early_stop_reason(label: str, samples: int, elapsed: float, budget: Budget,
+                      foreign_cores: float | None, threshold: float = contention.DEFAULT_THRESHOLD,
+                      threads: int = 1) -> str | None:
+    """Why a phase should stop now, or None. Pure: the caller gives the readings.
+
+    At the rate so far (evaluations included), reaching the sample budget would take
+    longer than the time budget. The target usually comes before the sample budget (at
+    30-90% of it in the reference runs), so such a run may still succeed, but it is more
+    likely to end at its time budget after many minutes; a suite stops instead and says
+    what to run.
+    """
+    if samples <= 0 or elapsed < max(EARLY_STOP_MIN_SECONDS,
+                                     EARLY_STOP_MIN_SHARE * budget.max_seconds):
+        return None
+    rate = samples / elapsed
+    needed = budget.max_samples / rate
+    if needed <= budget.max_seconds:
+        return None
+    why = (f"{label} would need ~{needed:.0f} s at the current {rate:,.0f} samples/s, over its "
+           f"{budget.max_seconds:g} s budget")
+    if foreign_cores is not None and foreign_cores > threshold:
+        fix = "--threads 1 or --wait-quiet" if threads > 1 else "--wait-quiet"
+        return (f"{why}; the machine is busy ({foreign_cores:.1f} other cores). Run with {fix}, "
+                "or on a quiet machine")
+    return (f"{why}; the machine is not busy, it is too slow for this budget. Run the workload "
+            "alone with a larger budget (--set PHASE.max_seconds=N, open division)")
+
+
+class _LiveStatus:
+    """The progress display of one phase-run: status line with budget and time left, and a
+    one-time warning when other processes compete for the CPU."""
+
+    def __init__(self, ctx: RunContext, label: str, recipe: Recipe) -> None:
+        self.ctx = ctx
+        self.label = label
+        self.target = recipe.target
+        self.budget = Budget(recipe.max_samples, recipe.max_seconds)
+        # Under torchrun the other ranks would read as foreign load.
+        self.load = (contention.LiveLoad() if ctx.dist is None and ctx.progress.enabled
+                     else None)
+        self.metric: float | None = None
+        self.warned = ctx.busy_warned  # once is enough; the status line keeps its BUSY flag
+
+    def show(self, samples: int, elapsed: float, heartbeat: bool = False) -> None:
+        foreign = self.load.read() if self.load is not None else None
+        busy = foreign if foreign is not None and foreign > self.ctx.contention_threshold \
+            else None
+        if busy is not None and not self.warned:
+            self.warned = True
+            self.ctx.progress.message(f"  {self.label}: "
+                                      + contention.busy_advice(busy, self.ctx.threads))
+        self.ctx.progress.update(self.label, self.ctx.run_index, self.ctx.run_count, samples,
+                                 self.metric, self.target, elapsed, self.budget, busy, heartbeat)
+
+
+HEARTBEAT_SECONDS = 2.0  # status-line refresh between evals, on a terminal only
+
+
 def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any, batches: Any,
                         data: PhaseData, recipe: Recipe, ctx: RunContext, log: Any,
-                        started: float) -> _LoopState:
+                        started: float,
+                        guard: contention.ContentionWindow | None = None) -> _LoopState:
     state = _LoopState()
+    label = f"{ctx.workload.name}/{phase.name}"
+    status = _LiveStatus(ctx, label, recipe)
+    # Between evals a terminal's line is refreshed every few seconds: one clock read per
+    # step when on a terminal, nothing otherwise.
+    beat = ctx.progress.live
+    clock = time.perf_counter
+    next_beat = started + HEARTBEAT_SECONDS
     eval_every = recipe.eval_every
     next_eval = eval_every
     train_step = phase.train_step
@@ -293,6 +376,9 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
         step_scheduler()
         samples += batch_size_of(batch) * world
         if samples < next_eval:
+            if beat and clock() >= next_beat:
+                status.show(samples, clock() - started, heartbeat=True)
+                next_beat = clock() + HEARTBEAT_SECONDS
             continue
         log.end("block_stop", metadata={"first_epoch_num": block, "samples_count": samples})
         loss_value = float(loss.detach() if hasattr(loss, "detach") else loss)
@@ -314,8 +400,8 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
         log.end("eval_stop", metadata={"samples_count": samples, "epoch_num": block})
         state.curve.append({"samples": samples, "seconds": elapsed,
                             "metric": metric if math.isfinite(metric) else None})
-        ctx.progress.update(f"{ctx.workload.name}/{phase.name}", ctx.run_index, ctx.run_count,
-                            samples, metric, recipe.target, elapsed)
+        status.metric = metric
+        status.show(samples, elapsed)
         decision = None
         if metric >= recipe.target:
             decision = ("success", None)
@@ -325,6 +411,13 @@ def _train_until_target(phase: Phase, model: Any, optimizer: Any, scheduler: Any
         elif elapsed >= recipe.max_seconds:
             decision = ("aborted", f"time budget of {recipe.max_seconds:g} s spent before the "
                                    "target")
+        elif ctx.stop_early:
+            foreign = guard.end().foreign_cores if guard is not None else None
+            reason = early_stop_reason(label, samples, elapsed, status.budget, foreign,
+                                       ctx.contention_threshold, ctx.threads)
+            if reason is not None:
+                decision = ("aborted", f"stopped early: {reason}")
+                state.stopped_early = True
         # One decision, rank 0's, so every rank stops at the same step.
         stop = decision is not None
         if ctx.dist is not None:

@@ -25,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
                 recipe = phase.recipe(scale)
                 rows.append([name, phase.name, scale, f"{phase.metric} >= {recipe.target:g}",
                              recipe.batch_size, f"{recipe.eval_every:,}",
-                             f"{recipe.max_samples:,}"])
+                             f"{recipe.max_samples:,}", f"{recipe.max_seconds:g} s"])
                 entry["phases"].append({"phase": phase.name, "scale": scale,
                                         "metric": phase.metric, "target": recipe.target,
                                         "batch_size": recipe.batch_size,
                                         "eval_every": recipe.eval_every,
-                                        "max_samples": recipe.max_samples})
+                                        "max_samples": recipe.max_samples,
+                                        "max_seconds": recipe.max_seconds})
         data["workloads"].append(entry)
     suites = available_suites()
     for suite in suites.values():
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         emit_json(data)
         return 0
     print(table(rows, ["workload", "phase", "scale", "target", "batch", "eval every",
-                       "budget (samples)"]))
+                       "budget (samples)", "budget (time)"]))
+    print("A run is aborted when either budget is spent before the target "
+          "(change one with --set PHASE.max_samples=N or max_seconds=S: open division).")
     print()
     print(table([[s.name, s.scale, s.runs, ", ".join(s.workloads), s.description]
                  for s in suites.values()], ["suite", "scale", "runs", "workloads", "about"]))

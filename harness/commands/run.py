@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from harness import contention, distributed
@@ -12,7 +13,7 @@ from harness.commands.infer import print_summary, serve_and_measure, summarise
 from harness.commands.output import emit_json, table
 from harness.errors import UsageError
 from harness.progress import Progress
-from harness.runner import RunRequest, run_workload
+from harness.runner import EarlyStop, RunRequest, run_workload
 from harness.workload import get_suite, get_workload
 
 
@@ -25,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=None, help="comma-separated seeds, one per run")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: one per core that other processes leave "
+                        "idle, read just before each workload)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="global batch size; the learning rate follows the recipe's scaling rule "
                         "(stays closed division)")
@@ -152,8 +155,15 @@ def _run(args: argparse.Namespace) -> int:
             check_compliance=not args.no_compliance, progress=progress,
             energy_factory=energy_factory, region=args.region, prices_file=args.prices,
             amortise=args.amortise, collective_timeout=args.collective_timeout,
+            auto_threads=args.threads is None, stop_early=suite is not None,
         )
-        path = run_workload(request)
+        try:
+            path = run_workload(request)
+        except EarlyStop as exc:
+            # One line, why and what to run instead; the result files written so far stay.
+            print(f"greenperf: stopping the {suite.name + ' suite' if suite else 'run'}: "
+                  f"{exc.problem}; results so far are kept in {args.out}", file=sys.stderr)
+            return 1
         if os.environ.get("RANK", "0") != "0":
             continue  # rank 0 writes and reports for the whole run
         doc = json.loads(path.read_text())
