@@ -21,24 +21,23 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
-from harness.bitexact import Stream
-from suites.bert_small.baselines import (
+from greenperf.bitexact import Stream
+from greenperf.suites.bert_small.baselines import (
     agreement_rule_accuracies,
     bayes_masked_lm_accuracy,
     majority_class_accuracy,
     masked_lm_baselines,
     ngram_logistic_accuracy,
 )
-from suites.bert_small.corpus import PAD_ID, AgreeLang
-from suites.bert_small.tasks import (
+from greenperf.suites.bert_small.corpus import PAD_ID, AgreeLang
+from greenperf.suites.bert_small.tasks import (
     TRAIN_MASK_RATE,
     eval_mask,
     make_classification,
     make_topic_classification,
     mask_for_mlm,
 )
+from torch import nn
 
 TRAIN_SEED, EVAL_SEED = 7, 10007  # the study's data seeds
 N_TRAIN_DOCS, N_EVAL_DOCS = 50_000, 500

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from greenperf.suites.mlp.data import Dataset1D, make_mnist1d
+from greenperf.suites.resnet.data import make_shapes
 from torch import nn
-
-from suites.mlp.data import Dataset1D, make_mnist1d
-from suites.resnet.data import make_shapes
 
 PUBLISHED_4K = {"linear": 0.32, "mlp": 0.68}
 MLP_TARGET_40K = 0.88

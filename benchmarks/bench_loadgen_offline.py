@@ -12,7 +12,7 @@ MLP-sized models, >= 0.95 for ResNet/BERT-sized ones.
 
 Both sides run the model in the main thread with the same torch thread count (default:
 torch's, one per usable core), as ``greenperf infer`` does. Timings need a quiet machine;
-each row shows the foreign CPU load measured while it ran (harness.contention).
+each row shows the foreign CPU load measured while it ran (greenperf.contention).
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from greenperf.contention import ContentionWindow, wait_until_quiet
+from greenperf.inference import ModelSpeed, measure_speed, quick_settings, run_loadgen
+from greenperf.inference.driver import probe_offline_sps
 from torch import nn
-
-from harness.contention import ContentionWindow, wait_until_quiet
-from harness.inference import ModelSpeed, measure_speed, quick_settings, run_loadgen
-from harness.inference.driver import probe_offline_sps
 
 
 class RecordingClassifier:
@@ -86,12 +85,12 @@ def cnn_target() -> RecordingClassifier:
 
 
 class RecordingWorkloadTarget:
-    """A reference workload's own serving target (``harness.serving.WorkloadTarget``) over
+    """A reference workload's own serving target (``greenperf.serving.WorkloadTarget``) over
     its untrained model and held-out set, recording batches like RecordingClassifier."""
 
     def __init__(self, workload_name: str) -> None:
-        from harness.serving import WorkloadTarget
-        from harness.workload import get_workload
+        from greenperf.serving import WorkloadTarget
+        from greenperf.workload import get_workload
 
         workload = get_workload(workload_name)
         phase = workload.serving_phase()

@@ -23,7 +23,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from harness.meters import EnergyMonitor
+from greenperf.meters import EnergyMonitor
 
 
 def make_training_step() -> Callable[[int], None]:

@@ -7,7 +7,7 @@ This study measures that, to choose ``greenperf run``'s thread default.
 
 Each cell is a fresh subprocess, because ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` are read
 once, when libgomp initialises (at ``import torch``). A cell builds the workload's tiny
-model, optimizer and train step through the harness registry (``harness.workload``) and
+model, optimizer and train step through the harness registry (``greenperf.workload``) and
 feeds it synthetic batches of the real shapes (so the study does not depend on data
 generation), runs warm-up steps, then times a fixed number of steps. A cell that would run
 past ``--cap`` seconds stops early and reports the steps it did (marked ``*``).
@@ -43,8 +43,8 @@ STEPS = {"mlp": (50, 600), "resnet": (3, 25), "bert": (5, 40)}
 _CELL = r"""
 import json, sys, time
 import torch
-from harness.contention import ContentionWindow
-from harness.workload import get_workload, PhaseData, DatasetInfo
+from greenperf.contention import ContentionWindow
+from greenperf.workload import get_workload, PhaseData, DatasetInfo
 
 name, threads, warm, steps, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     int(sys.argv[4]), float(sys.argv[5])

@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from harness.progress import Progress
-from harness.training import RunContext, run_phase
-from harness.workload import Phase, PhaseData, Workload
+from greenperf.progress import Progress
+from greenperf.training import RunContext, run_phase
+from greenperf.workload import Phase, PhaseData, Workload
 
 
 def bare_throughput(phase: Phase, data: PhaseData, scale: str, steps: int, seed: int) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def _throughput(nproc: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "harness.cli", "run", "mlp", "--runs", "1", "--out", out,
+        cmd = [sys.executable, "-m", "greenperf.cli", "run", "mlp", "--runs", "1", "--out", out,
                "--quiet", "--no-energy", "--no-compliance", "--threads", str(threads)]
         if nproc > 1:
             cmd += ["--nproc-per-node", str(nproc)]

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from greenperf.workload import available_workloads
 from harness_vs_bare import compare  # noqa: E402
-
-from harness.workload import available_workloads
 
 CASES = {"mlp": (400, 7), "resnet": (40, 5)}
 

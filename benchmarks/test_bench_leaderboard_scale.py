@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.leaderboard import render_site
-from harness.results import seal
+from greenperf.leaderboard import render_site
+from greenperf.results import seal
 
 SIZES = (1_000, 2_000, 5_000, 10_000)
 RUNS = 5
@@ -31,7 +30,7 @@ LOG_TEXT = "".join(f':::MLLOG {{"key": "eval_accuracy", "value": 0.{i:02d}}}\n' 
 def _account() -> dict[str, Any] | None:
     """A real sustainability account shape, when the account module is installed."""
     try:
-        from harness.account import build_account, resolve_settings
+        from greenperf.account import build_account, resolve_settings
     except ImportError:
         return None
     doc = {"kind": "training", "config": {"device": "cpu"},

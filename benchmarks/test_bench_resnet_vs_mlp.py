@@ -10,10 +10,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-from harness.workload import get_workload
-from suites.common.classification import accuracy, epoch_batches
-from suites.mlp.model import make_mlp
+from greenperf.suites.common.classification import accuracy, epoch_batches
+from greenperf.suites.mlp.model import make_mlp
+from greenperf.workload import get_workload
 
 BUDGET_S = 45.0
 

@@ -1,7 +1,7 @@
 """greenperf's engine: measurement rules, drivers, results and reports.
 
 Nothing in this package names a particular workload; workloads plug in through
-``harness.workload`` and the ``greenperf.workloads`` entry-point group.
+``greenperf.workload`` and the ``greenperf.workloads`` entry-point group.
 """
 
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from harness.errors import UsageError
+from greenperf.errors import UsageError
 
 TABLE_FILE = "data/grid_intensity.json"
 
@@ -67,7 +67,7 @@ class GridTable:
 @lru_cache(maxsize=1)
 def grid_table() -> GridTable:
     """Load the shipped table once; a broken table is a packaging bug, so it raises loudly."""
-    raw = json.loads(resources.files("harness").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
+    raw = json.loads(resources.files("greenperf").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
     for code, entry in raw["regions"].items():
         missing = {"name", "value", "year", "source"} - set(entry)
         if missing:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import compliance
-from harness.errors import GreenperfError
-from harness.results import checksum_problem, file_sha256, read_result
-from harness.runner import score_phase
-from harness.training import ruleset_spec
-from harness.workload import Recipe, available_workloads
+from greenperf import compliance
+from greenperf.errors import GreenperfError
+from greenperf.results import checksum_problem, file_sha256, read_result
+from greenperf.runner import score_phase
+from greenperf.training import ruleset_spec
+from greenperf.workload import Recipe, available_workloads
 
 
 @dataclass
@@ -36,7 +36,7 @@ def check_result(path: Path, run_compliance: bool = True, submission: bool = Fal
     """Every finding about one result file; never raises for a bad file.
 
     ``against``: a reference folder (``reference_results/``) for the RCP convergence check
-    and the speed comparison with reference systems (``harness.references``).
+    and the speed comparison with reference systems (``greenperf.references``).
     """
     report = CheckReport(str(path))
     try:
@@ -61,7 +61,7 @@ def check_result(path: Path, run_compliance: bool = True, submission: bool = Fal
 
 def _check_against(doc: dict[str, Any], path: Path, against: Path, report: CheckReport,
                    submission: bool) -> None:
-    from harness.references import check_against
+    from greenperf.references import check_against
 
     try:
         found = check_against(doc, path, against, submission)

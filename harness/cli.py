@@ -1,4 +1,4 @@
-"""The ``greenperf`` command line. Each sub-command lives in ``harness.commands``.
+"""The ``greenperf`` command line. Each sub-command lives in ``greenperf.commands``.
 
 Exit codes: 0 success, 1 a check or run failed, 2 usage or input error,
 130 interrupted. Errors caused by input are one line, never a traceback.
@@ -11,8 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from harness import __version__
-from harness.errors import GreenperfError
+from greenperf import __version__
+from greenperf.errors import GreenperfError
 
 COMMANDS = ("list", "run", "check", "compare", "report", "score", "import-mlperf", "rcp",
             "leaderboard", "submit", "infer")
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        module = importlib.import_module(f"harness.commands.{name.replace('-', '_')}")
+        module = importlib.import_module(f"greenperf.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import GreenperfError
+from greenperf.errors import GreenperfError
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 120.0
 
@@ -176,4 +176,4 @@ def torchrun_command(argv: Sequence[str], nproc_per_node: int, nnodes: int,
             cmd += [f"--node-rank={node_rank}"]
     else:
         cmd += ["--standalone"]
-    return cmd + ["-m", "harness.cli", *argv]
+    return cmd + ["-m", "greenperf.cli", *argv]

@@ -9,7 +9,7 @@ results can stand on a greenperf leaderboard beside a user's own, marked as impo
   and run_stop the official summarizer picks), status, seed, the eval curve from the
   ``eval_accuracy`` lines (samples from ``samples_count``, else ``epoch_num`` x
   ``train_samples``);
-* the score is the official olympic average (``harness.mlperf_score.score_folder``), in
+* the score is the official olympic average (``greenperf.mlperf_score.score_folder``), in
   seconds like every greenperf score, with the official minutes kept beside it;
 * compliance findings are the official checker's verdicts on each log;
 * the logs are copied beside the result with their sha256.
@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from harness import __version__
-from harness.compliance import RulesetSpec
-from harness.errors import GreenperfError, UsageError
-from harness.mlperf_score import (
+from greenperf import __version__
+from greenperf.compliance import RulesetSpec
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.mlperf_score import (
     RESULT_GLOB,
     FolderScore,
     MllogRecord,
@@ -55,8 +54,8 @@ from harness.mlperf_score import (
     read_json_file,
     score_folder,
 )
-from harness.results import SCHEMA_VERSION, canonical_json, file_sha256, read_result, write_result
-from harness.runner import config_hash, result_path
+from greenperf.results import SCHEMA_VERSION, canonical_json, file_sha256, read_result, write_result
+from greenperf.runner import config_hash, result_path
 
 IMPORTED_SCALE = "official"
 ORIGIN = "imported-mlperf"
@@ -132,8 +131,8 @@ def greenperf_log_spec(folder: Path) -> GreenperfLogs | None:
     greenperf logs name ``config_filename`` ``<workload>/<scale>`` and a
     ``submission_benchmark`` that is a phase of that installed workload.
     """
-    from harness.training import benchmark_name, ruleset_spec
-    from harness.workload import available_workloads
+    from greenperf.training import benchmark_name, ruleset_spec
+    from greenperf.workload import available_workloads
 
     files = sorted(f for f in Path(folder).glob(RESULT_GLOB) if f.is_file())
     if not files:

@@ -40,8 +40,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compliance import installed_rulesets
-from harness.errors import GreenperfError, UsageError
+from greenperf.compliance import installed_rulesets
+from greenperf.errors import GreenperfError, UsageError
 
 MLLOG_TOKEN = ":::MLLOG "
 RESULT_GLOB = "result_*.txt"

@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from harness import __version__
-from harness.checker import CheckReport, check_result
-from harness.errors import CheckFailed, GreenperfError, UsageError
-from harness.leaderboard.load import find_result_files
-from harness.results import checksum_problem, file_sha256, read_result, seal
-from harness.sysinfo import GREENPERF_SECTIONS, MLCOMMONS_FIELDS
+from greenperf import __version__
+from greenperf.checker import CheckReport, check_result
+from greenperf.errors import CheckFailed, GreenperfError, UsageError
+from greenperf.leaderboard.load import find_result_files
+from greenperf.results import checksum_problem, file_sha256, read_result, seal
+from greenperf.sysinfo import GREENPERF_SECTIONS, MLCOMMONS_FIELDS
 
 MANIFEST = "greenperf-manifest.json"
 FORMAT = "greenperf-submission"

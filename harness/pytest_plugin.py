@@ -16,7 +16,7 @@ The ``greenperf_run`` fixture is a function::
 
 It runs the workload (N seeded runs, one result file), compares the result with the baseline
 when one is given, and fails the test with the comparison table on a significant regression
-(``harness.compare``: significant *and* beyond the threshold). Tests using it carry the
+(``greenperf.compare``: significant *and* beyond the threshold). Tests using it carry the
 ``greenperf`` marker, so ``-m greenperf`` selects them and ``-m "not greenperf"`` skips them.
 """
 
@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from harness.errors import GreenperfError
+from greenperf.errors import GreenperfError
 
 if TYPE_CHECKING:
-    from harness.compare import Comparison
+    from greenperf.compare import Comparison
 
 MARKER = "greenperf"
 
@@ -64,7 +63,7 @@ class _Settings:
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
-# harness.compare's default, repeated so that loading the plugin in every pytest session
+# greenperf.compare's default, repeated so that loading the plugin in every pytest session
 # does not import numpy.
 _DEFAULT_ALPHA = 0.01
 
@@ -87,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.getoption("greenperf_baseline")
     if baseline is not None and not Path(baseline).exists():
         raise pytest.UsageError(f"--greenperf-baseline {baseline}: no such result file or folder")
-    from harness.compare import parse_threshold
+    from greenperf.compare import parse_threshold
 
     raw = config.getoption("greenperf_threshold")
     try:
@@ -122,10 +121,10 @@ def greenperf_run(request: pytest.FixtureRequest,
     def run(workload: str, scale: str = "tiny", runs: int = 5, *, seeds: list[int] | None = None,
             batch_size: int | None = None, threads: int | None = None, device: str = "cpu",
             compliance: bool = False, energy: bool = True, **overrides: Any) -> GreenperfRun:
-        from harness.compare import compare_paths, render_text
-        from harness.progress import Progress
-        from harness.runner import RunRequest, result_path, run_workload
-        from harness.workload import get_workload
+        from greenperf.compare import compare_paths, render_text
+        from greenperf.progress import Progress
+        from greenperf.runner import RunRequest, result_path, run_workload
+        from greenperf.workload import get_workload
 
         out = settings.out or tmp_path_factory.mktemp("greenperf")
         target = result_path(out, workload, scale).resolve()
@@ -163,7 +162,7 @@ def greenperf_run(request: pytest.FixtureRequest,
 
 def _energy_factory(device: str) -> Any:
     """The same meters as ``greenperf run``: NVML on CUDA devices, RAPL or a TDP estimate."""
-    from harness.meters import EnergyMonitor
+    from greenperf.meters import EnergyMonitor
 
     on_gpu = device.startswith("cuda")
     index = int(device.split(":", 1)[1]) if on_gpu and ":" in device else 0
@@ -175,7 +174,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     settings = config.stash.get(_SETTINGS, None)
     if settings is None or not settings.runs:
         return
-    from harness.compare import summary_line
+    from greenperf.compare import summary_line
 
     terminalreporter.section("greenperf")
     for nodeid, run in settings.runs:

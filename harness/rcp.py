@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 import scipy.stats
-
-from harness.errors import GreenperfError, UsageError
+from greenperf.errors import GreenperfError, UsageError
 
 ALPHA = 0.05
 # Absolute bisection tolerance, in the convergence unit, as in the official checker.

@@ -4,13 +4,13 @@ Layout of a reference folder (``reference_results/``)::
 
     <system>/<workload>_<scale>_training.json   reference runs on a named system (+ logs/)
     rcps/rcps_<workload>_<scale>.json           RCP records, official shape
-                                                (``harness.rcp.build_rcp_record``), one per
+                                                (``greenperf.rcp.build_rcp_record``), one per
                                                 phase benchmark name and global batch size
 
 Two checks use it:
 
 * **convergence** (closed division): the result's samples to target against the RCPs, by
-  ``harness.rcp.check_convergence`` (the official rcp_checker's method): pass, fail (converges
+  ``greenperf.rcp.check_convergence`` (the official rcp_checker's method): pass, fail (converges
   significantly faster: not the reference algorithm), missing batch size, interpolated; a
   passing result faster than the RCP mean carries the normalisation factor.
 * **speed**: the time-to-target ratio of a reference system to this result, with a bootstrap
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import rcp, stats
-from harness.errors import GreenperfError, UsageError
-from harness.results import NON_RESULT_DIRS, read_result, write_json_atomic
+from greenperf import rcp, stats
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.results import NON_RESULT_DIRS, read_result, write_json_atomic
 
 RCP_DIR = "rcps"
 DEFAULT_SUBMISSION_RUNS = 5
@@ -41,7 +41,7 @@ def rcp_file(root: Path, workload: str, scale: str) -> Path:
 
 
 def phase_benchmark(doc: dict[str, Any], phase_name: str) -> str:
-    """MLLOG ``submission_benchmark`` of a phase, as ``harness.training.benchmark_name`` names it.
+    """MLLOG ``submission_benchmark`` of a phase, as ``greenperf.training.benchmark_name`` names it.
 
     Read from the result (one phase: the workload's name) so that it needs no installed
     workload.

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CheckFailed, GreenperfError, UsageError
+from greenperf.errors import CheckFailed, GreenperfError, UsageError
 
 SCHEMA_VERSION = "1.0"
 # Folders greenperf writes beside result files that hold no result files: MLLOG logs,
@@ -93,7 +93,7 @@ def write_result(path: Path, doc: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=4)
 def load_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
-    text = resources.files("harness.schema").joinpath(f"result-{version}.schema.json").read_text()
+    text = resources.files("greenperf.schema").joinpath(f"result-{version}.schema.json").read_text()
     return json.loads(text)
 
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import __version__, account, compliance, contention, distributed, sysinfo
-from harness.errors import GreenperfError, UsageError
-from harness.progress import Progress
-from harness.results import SCHEMA_VERSION, canonical_json, ensure_writable_dir, write_result
-from harness.scoring import olympic_score
-from harness.training import EnergyWindowSource, RunContext, ruleset_spec, run_phase
-from harness.workload import Phase, PhaseData, Recipe, Workload, check_scale
+from greenperf import __version__, account, compliance, contention, distributed, sysinfo
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.progress import Progress
+from greenperf.results import SCHEMA_VERSION, canonical_json, ensure_writable_dir, write_result
+from greenperf.scoring import olympic_score
+from greenperf.training import EnergyWindowSource, RunContext, ruleset_spec, run_phase
+from greenperf.workload import Phase, PhaseData, Recipe, Workload, check_scale
 
 RECIPE_FIELDS = {f.name for f in dataclasses.fields(Recipe)} - {"hyperparameters"}
 
@@ -412,8 +412,7 @@ def save_checkpoint(model: Any, out_dir: Path, workload: str, scale: str,
                     run: int) -> dict[str, Any]:
     """The first converged run's served model, for ``greenperf infer --from-result``."""
     import torch
-
-    from harness.results import file_sha256
+    from greenperf.results import file_sha256
 
     path = out_dir / "checkpoints" / f"{workload}_{scale}_run{run}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -424,8 +423,8 @@ def save_checkpoint(model: Any, out_dir: Path, workload: str, scale: str,
 
 def _skipped_record(k: int, seed: int, log_path: Path, reason: str,
                     write_log: bool = True) -> dict[str, Any]:
-    from harness.mllog_writer import RunLog
-    from harness.results import file_sha256
+    from greenperf.mllog_writer import RunLog
+    from greenperf.results import file_sha256
 
     if write_log:
         with RunLog(log_path) as log:

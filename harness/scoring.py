@@ -1,6 +1,6 @@
 """Scores over runs: the MLPerf olympic mean, with median, std and a bootstrap CI.
 
-The arithmetic is ``harness.stats``; this module picks the runs' times and shapes the ``Score``
+The arithmetic is ``greenperf.stats``; this module picks the runs' times and shapes the ``Score``
 that a result file records.
 """
 
@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-
-from harness.stats import MIN_RUNS_OLYMPIC, bootstrap_ci, olympic_mean, olympic_rule
+from greenperf.stats import MIN_RUNS_OLYMPIC, bootstrap_ci, olympic_mean, olympic_rule
 
 __all__ = ["MIN_RUNS_OLYMPIC", "Score", "bootstrap_ci", "olympic_score"]
 
@@ -36,7 +35,7 @@ class Score:
 
 def olympic_score(times: Sequence[float], succeeded: Sequence[bool],
                   indices: Sequence[int] | None = None, unit: str = "s") -> Score:
-    """The olympic score of runs (``harness.stats.olympic_rule``), with its spread.
+    """The olympic score of runs (``greenperf.stats.olympic_rule``), with its spread.
 
     ``indices`` name the runs in ``dropped_runs`` (default 1..n). The interval bootstraps the
     statistic the score used over the successful runs: the olympic mean from 3 of them on,

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from harness import __version__, account, sysinfo
-from harness.errors import GreenperfError, UsageError
-from harness.inference import Mode, Scenario, direct_quality, measure_speed, run_inference
-from harness.results import SCHEMA_VERSION, file_sha256, read_result, write_result
-from harness.workload import Phase, PhaseData, Workload
+from greenperf import __version__, account, sysinfo
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.inference import Mode, Scenario, direct_quality, measure_speed, run_inference
+from greenperf.results import SCHEMA_VERSION, file_sha256, read_result, write_result
+from greenperf.workload import Phase, PhaseData, Workload
 
 
 class WorkloadTarget:
@@ -192,7 +191,7 @@ def _write(served: ServedModel, scenario: str, runs: list[dict[str, Any]],
     config = {"workload": served.workload.name, "scale": served.scale, "scenario": scenario,
               "modes": [r["mode"] for r in runs], "profile": profile, "device": device,
               "source": served.source}
-    from harness.runner import config_hash
+    from greenperf.runner import config_hash
 
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "kind": "inference",

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from greenperf.errors import UsageError
 
 try:  # Python 3.11+
     import tomllib

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import contention, distributed, memory
-from harness.compliance import RulesetSpec
-from harness.mllog_writer import NullLog, RunLog
-from harness.progress import Budget, Progress
-from harness.results import file_sha256
-from harness.workload import Phase, PhaseData, Recipe, Workload
+from greenperf import contention, distributed, memory
+from greenperf.compliance import RulesetSpec
+from greenperf.mllog_writer import NullLog, RunLog
+from greenperf.progress import Budget, Progress
+from greenperf.results import file_sha256
+from greenperf.workload import Phase, PhaseData, Recipe, Workload
 
 
 class EnergyWindowSource(Protocol):
-    """What the driver needs of an energy monitor (see ``harness.meters``)."""
+    """What the driver needs of an energy monitor (see ``greenperf.meters``)."""
 
     def begin_window(self, name: str) -> None: ...
 
@@ -236,7 +236,7 @@ def merge_rank_energy(per_rank: list[Any], hosts: list[str]) -> dict[str, Any] |
                 continue
             readings.append({**reading, "rank": rank})
         seen_hosts.add(host)
-    from harness.labels import combine
+    from greenperf.labels import combine
 
     # Labelled as one rank's window is (meters.base.WindowMeasurement): from its readings, or
     # from the ranks' own windows when no meter read anything.

@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from greenperf.errors import UsageError
 
 WORKLOAD_GROUP = "greenperf.workloads"
 SUITE_GROUP = "greenperf.suites"

@@ -5,7 +5,7 @@ Each workload lives in its own folder and registers itself through the
 register through ``greenperf.suites``.
 """
 
-from harness.workload import Suite
+from greenperf.workload import Suite
 
 REFERENCE_WORKLOADS = ("mlp", "resnet", "bert_small")
 

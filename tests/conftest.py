@@ -23,7 +23,7 @@ def greenperf(*args: str, env: dict[str, str] | None = None, timeout: float = 60
               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed ``greenperf`` CLI as a user would."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "greenperf.cli", *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=cwd)
 
 

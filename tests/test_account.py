@@ -10,8 +10,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-
-from harness.account import (
+from greenperf.account import (
     AMORTISE_KS,
     DECLARED,
     ESTIMATED,
@@ -24,11 +23,11 @@ from harness.account import (
     load_prices_file,
     resolve_settings,
 )
-from harness.carbon import grid_table
-from harness.errors import CheckFailed, UsageError
-from harness.meters import EnergyMonitor, EnergyReading, WindowMeasurement
-from harness.results import read_result, schema_problems, write_result
-from harness.runner import score_phase
+from greenperf.carbon import grid_table
+from greenperf.errors import CheckFailed, UsageError
+from greenperf.meters import EnergyMonitor, EnergyReading, WindowMeasurement
+from greenperf.results import read_result, schema_problems, write_result
+from greenperf.runner import score_phase
 
 EU_MEMBERS = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES "
               "SE").split()
@@ -38,10 +37,9 @@ EU_MEMBERS = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT
 def toy_doc(tmp_path_factory) -> dict:
     """A real 5-run toy result with energy from a real EnergyMonitor (CPU estimate, no RAPL)."""
     import torch
-
-    from harness.progress import Progress
-    from harness.runner import RunRequest, run_workload
-    from harness.workload import get_workload
+    from greenperf.progress import Progress
+    from greenperf.runner import RunRequest, run_workload
+    from greenperf.workload import get_workload
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("account")

@@ -1,4 +1,4 @@
-"""harness.bitexact: reproducible random numbers and series functions, checked in milliseconds."""
+"""greenperf.bitexact: reproducible random numbers and series functions, checked in milliseconds."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
-from harness import bitexact
-from harness.bitexact import Stream
+from greenperf import bitexact
+from greenperf.bitexact import Stream
 
 
 def test_raw_words_are_pinned():

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import assert_one_line_error, greenperf
-
-from harness import cli
-from harness.compare import (
+from greenperf import cli
+from greenperf.compare import (
     HIGHER,
     IMPROVED,
     LOWER,
@@ -31,12 +30,12 @@ from harness.compare import (
     compare_samples,
     parse_threshold,
 )
-from harness.errors import UsageError
-from harness.progress import Progress
-from harness.results import write_result
-from harness.runner import RunRequest, run_workload
-from harness.stats import mann_whitney_min_p
-from harness.workload import get_workload
+from greenperf.errors import UsageError
+from greenperf.progress import Progress
+from greenperf.results import write_result
+from greenperf.runner import RunRequest, run_workload
+from greenperf.stats import mann_whitney_min_p
+from greenperf.workload import get_workload
 
 PAIRS = Path(__file__).parent / "fixtures" / "compare_pairs"
 # The recipe of the stored pairs: a few thousand samples, ~0.1-0.3 s a run.
@@ -202,7 +201,7 @@ def test_exclude_contended_leaves_untrusted_times_out(capsys, tmp_path):
     # flagged contended, and 40% slower (TTA, throughput and energy).
     import json
 
-    from harness.results import write_result
+    from greenperf.results import write_result
 
     pair = PAIRS / "pair_06"
     doc = json.loads((pair / "candidate.json").read_text())

@@ -8,18 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness import compliance
-from harness.compliance import RulesetSpec, check_logs, generate_ruleset
+from greenperf import compliance
+from greenperf.compliance import RulesetSpec, check_logs, generate_ruleset
 
 
 @pytest.fixture(scope="module")
 def toy_log(tmp_path_factory) -> tuple[Path, RulesetSpec]:
     """A real MLLOG log from a real (toy) training run."""
-    from harness.progress import Progress
-    from harness.runner import RunRequest, run_workload
-    from harness.training import ruleset_spec
-    from harness.workload import get_workload
+    from greenperf.progress import Progress
+    from greenperf.runner import RunRequest, run_workload
+    from greenperf.training import ruleset_spec
+    from greenperf.workload import get_workload
 
     out = tmp_path_factory.mktemp("toy")
     workload = get_workload("toy")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from harness.bitexact import Stream
-from harness.errors import GreenperfError
-from suites.bert_small.baselines import (
+from greenperf.bitexact import Stream
+from greenperf.errors import GreenperfError
+from greenperf.suites.bert_small.baselines import (
     agreement_rule_accuracies,
     bayes_masked_lm_accuracy,
     bayes_masked_lm_posterior,
@@ -16,7 +15,7 @@ from suites.bert_small.baselines import (
     most_frequent_token,
     ngram_logistic_accuracy,
 )
-from suites.bert_small.corpus import (
+from greenperf.suites.bert_small.corpus import (
     CLS_ID,
     LAYOUT,
     MASK_ID,
@@ -28,7 +27,7 @@ from suites.bert_small.corpus import (
     _InverseCdf,
     _zipf_profile,
 )
-from suites.bert_small.tasks import (
+from greenperf.suites.bert_small.tasks import (
     ACCEPTABLE,
     CORRUPTED,
     EVAL_MASK_SEED,

@@ -25,10 +25,10 @@ _PROBE = r"""
 import hashlib, json
 import numpy as np
 import torch  # the workloads import it; its CPU dispatch must not matter
-from suites.mlp.data import make_mnist1d
-from suites.resnet.data import make_shapes, checksum as shapes_checksum
-from suites.bert_small.corpus import AgreeLang
-from suites.bert_small.tasks import (eval_mask, make_classification, make_swap_detection,
+from greenperf.suites.mlp.data import make_mnist1d
+from greenperf.suites.resnet.data import make_shapes, checksum as shapes_checksum
+from greenperf.suites.bert_small.corpus import AgreeLang
+from greenperf.suites.bert_small.tasks import (eval_mask, make_classification, make_swap_detection,
                                      mask_for_mlm)
 
 lang = AgreeLang(seed=0, topics=8, zipf=1.1)
@@ -142,7 +142,7 @@ def test_every_data_set_is_identical_under_every_cpu_and_thread_variant():
 @pytest.mark.slow
 @pytest.mark.parametrize(("workload", "phase"), sorted(PINNED_TINY))
 def test_tiny_scale_data_sets_are_pinned(workload, phase):
-    from harness.workload import get_workload
+    from greenperf.workload import get_workload
 
     chosen = next(p for p in get_workload(workload).phases() if p.name == phase)
     data = chosen.build_data(chosen.recipe("tiny"), "tiny", None)

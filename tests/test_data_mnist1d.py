@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from harness.bitexact import Stream
-from harness.errors import GreenperfError
-from suites.mlp import data as m1d
+from greenperf.bitexact import Stream
+from greenperf.errors import GreenperfError
+from greenperf.suites.mlp import data as m1d
 
 # --- Building blocks against independent references -------------------------------------------
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from harness.errors import GreenperfError
-from suites.resnet import data as shapes
+from greenperf.errors import GreenperfError
+from greenperf.suites.resnet import data as shapes
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from harness import package
-from harness.cli import main
-from harness.errors import UsageError
-from harness.package import MANIFEST, Limits, verify_package
+from greenperf import package
+from greenperf.cli import main
+from greenperf.errors import UsageError
+from greenperf.package import MANIFEST, Limits, verify_package
 
 MIB = 1 << 20
 END = bytes(1024)  # two zero blocks: the end of a tar archive
@@ -251,7 +250,7 @@ def test_check_refuses_an_archive_name_that_is_not_a_regular_file(tmp_path, kind
         os.mkfifo(path)
     else:
         path.symlink_to("/dev/zero")
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "greenperf.cli", "check", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "not a regular file" in proc.stderr and "Traceback" not in proc.stderr

@@ -3,7 +3,7 @@ no hang, valid JSON without NaN or Infinity, every refusal one line naming its f
 import that fails leaves nothing behind.
 
 Each case is a copy of the official fixture folder with one thing broken. Commands run in
-process through ``harness.cli.main``. The official compliance checker is real, with its
+process through ``greenperf.cli.main``. The official compliance checker is real, with its
 verdicts cached by file content (an unchanged fixture log is checked once); the seeded fuzz
 test stubs it, after a few real variants, to run hundreds of cases in seconds.
 """
@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import mlperf_score
-from harness.cli import main
-from harness.mlperf_import import _read_run_log
-from harness.mlperf_score import _read_log_facts
-from harness.results import checksum_problem, read_result
+from greenperf import mlperf_score
+from greenperf.cli import main
+from greenperf.mlperf_import import _read_run_log
+from greenperf.mlperf_score import _read_log_facts
+from greenperf.results import checksum_problem, read_result
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mlperf_training_v4.0" / "ASUSTeK"
 SYSTEM = "ESC8000A-E12-8xH100-PCIE-80GB"
@@ -256,7 +255,7 @@ def test_a_failed_import_keeps_the_previous_one(tmp_path: Path, capsys) -> None:
 
 def test_a_log_with_too_many_evals_is_refused(tmp_path: Path, capsys,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import mlperf_import
+    from greenperf import mlperf_import
 
     monkeypatch.setattr(mlperf_import, "MAX_EVALS", 3)  # the fixture logs have 9
     org, bench = org_copy(tmp_path)

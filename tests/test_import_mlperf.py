@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, greenperf
-
-from harness.checker import check_result
-from harness.results import file_sha256, read_result, write_result
+from greenperf.checker import check_result
+from greenperf.results import file_sha256, read_result, write_result
 
 ORG = Path(__file__).parent / "fixtures" / "mlperf_training_v4.0" / "ASUSTeK"
 SYSTEM = "ESC8000A-E12-8xH100-PCIE-80GB"

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import greenperf
-
-from harness.serving import infer, model_from_result
-from harness.workload import get_workload
+from greenperf.serving import infer, model_from_result
+from greenperf.workload import get_workload
 
 REFERENCE = Path(__file__).parents[1] / "reference_results" / "ci-2c-x86-cpu"
 WORKLOADS = ["mlp", "resnet", "bert_small"]

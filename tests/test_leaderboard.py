@@ -18,15 +18,14 @@ from typing import Any
 
 import pytest
 from conftest import assert_one_line_error
-
-from harness.errors import GreenperfError
-from harness.labels import combine
-from harness.leaderboard import render_site
-from harness.leaderboard import site as site_module
-from harness.leaderboard.plots import pareto_frontier
-from harness.leaderboard.rows import energy_figure
-from harness.leaderboard.svg import Bar, Point, Series, bars, lines, scatter
-from harness.results import seal
+from greenperf.errors import GreenperfError
+from greenperf.labels import combine
+from greenperf.leaderboard import render_site
+from greenperf.leaderboard import site as site_module
+from greenperf.leaderboard.plots import pareto_frontier
+from greenperf.leaderboard.rows import energy_figure
+from greenperf.leaderboard.svg import Bar, Point, Series, bars, lines, scatter
+from greenperf.results import seal
 
 LOG_TEXT = ":::MLLOG {\"key\": \"run_start\"}\n:::MLLOG {\"key\": \"run_stop\"}\n"
 
@@ -118,7 +117,7 @@ def write_doc(folder: Path, doc: dict[str, Any], name: str = "result.json",
 
 
 def account(co2: float, cost: float) -> dict[str, Any]:
-    """A sustainability account in harness.account's figure format (only what rows read)."""
+    """A sustainability account in greenperf.account's figure format (only what rows read)."""
     def fig(value: float, unit: str, label: str) -> dict[str, Any]:
         return {"value": value, "unit": unit, "label": label, "source": "test"}
 

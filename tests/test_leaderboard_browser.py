@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from greenperf.leaderboard import render_site
 from test_leaderboard import account, hostile_doc, synthetic_result, write_doc
-
-from harness.leaderboard import render_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from harness.errors import UsageError
-from harness.inference import (
+from greenperf.errors import UsageError
+from greenperf.inference import (
     InferenceResult,
     LoadGenSettings,
     Mode,
@@ -31,7 +30,7 @@ from harness.inference import (
     standard_settings,
     summary_verdict,
 )
-from harness.inference.server_search import SearchStep, next_qps
+from greenperf.inference.server_search import SearchStep, next_qps
 
 FEATURES, CLASSES = 16, 10
 
@@ -350,7 +349,7 @@ def test_settings_reject_bad_values():
     with pytest.raises(UsageError, match="scenario"):
         quick_settings("Batch", speed)
     with pytest.raises(UsageError, match="profile"):
-        from harness.inference import settings_for
+        from greenperf.inference import settings_for
 
         settings_for("long", "Offline", speed)
 

@@ -61,8 +61,8 @@ def _speed():
     import dataclasses
     import tempfile
 
-    from harness.inference import measure_speed
-    from harness.inference.driver import probe_offline_sps
+    from greenperf.inference import measure_speed
+    from greenperf.inference.driver import probe_offline_sps
 
     if not _SPEED:
         target = NumpyClassifier()
@@ -96,7 +96,7 @@ def _paced_offline_run(target: PacedClassifier, folder: Path):
     faster, and LoadGen's one query ends before the minimum duration (INVALID, "Increase
     expected QPS"). Sized for twice the paced model's top speed, the query takes at least
     twice the minimum duration."""
-    from harness.inference import ModelSpeed, quick_settings, run_loadgen
+    from greenperf.inference import ModelSpeed, quick_settings, run_loadgen
 
     top_sps = target.max_batch / PACE_S
     speed = ModelSpeed(PACE_S, PACE_S, top_sps, target.max_batch, loadgen_offline_sps=top_sps)
@@ -106,7 +106,7 @@ def _paced_offline_run(target: PacedClassifier, folder: Path):
 
 
 def _expect_failure(run) -> dict:
-    from harness.errors import GreenperfError
+    from greenperf.errors import GreenperfError
 
     started = time.monotonic()
     try:
@@ -125,8 +125,8 @@ def _healthy_run_after(out: Path) -> str:
 
 
 def child_issue_queries_raises(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
-    from harness.inference.sut import BatchingSUT
+    from greenperf.inference import quick_settings, run_loadgen
+    from greenperf.inference.sut import BatchingSUT
 
     def broken(self, ids, indices):
         raise RuntimeError("injected fault inside issue_queries")
@@ -144,7 +144,7 @@ def child_issue_queries_raises(out: Path) -> dict:
 
 
 def child_predict_raises(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
+    from greenperf.inference import quick_settings, run_loadgen
 
     class Failing(NumpyClassifier):
         calls = 0
@@ -163,7 +163,7 @@ def child_predict_raises(out: Path) -> dict:
 
 
 def child_load_samples_raises(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
+    from greenperf.inference import quick_settings, run_loadgen
 
     class Unloadable(NumpyClassifier):
         def load_samples(self, indices):
@@ -175,7 +175,7 @@ def child_load_samples_raises(out: Path) -> dict:
 
 
 def child_predict_hangs(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
+    from greenperf.inference import quick_settings, run_loadgen
 
     never = threading.Event()
 
@@ -192,7 +192,7 @@ def child_ctrl_c_while_serving(out: Path) -> dict:
     import os
     import signal
 
-    from harness.inference import quick_settings, run_loadgen
+    from greenperf.inference import quick_settings, run_loadgen
 
     class Interrupted(NumpyClassifier):
         calls = 0
@@ -233,7 +233,7 @@ def child_run_from_a_worker_thread(out: Path) -> dict:
 
 
 def child_nested_missing_folder(out: Path) -> dict:
-    from harness.inference import quick_settings, run_loadgen
+    from greenperf.inference import quick_settings, run_loadgen
 
     folder = out / "not" / "yet" / "there"
     created_before = folder.exists()
@@ -344,8 +344,8 @@ def _round_trip(scenario: str, folder: Path) -> dict:
     """One accuracy run of a fresh :class:`RecordingClassifier`: whether the accuracy gate
     passed, which samples' logged responses are not the row the model returned for them
     inside LoadGen, and which are not (within float rounding) the direct prediction."""
-    from harness.inference import direct_predictions, quick_settings, run_loadgen
-    from harness.inference.logs import read_accuracy_log
+    from greenperf.inference import direct_predictions, quick_settings, run_loadgen
+    from greenperf.inference.logs import read_accuracy_log
 
     sample_count = 1000
     # Direct predictions from a separate instance, so that `served` holds LoadGen's only.
@@ -412,7 +412,7 @@ def _stale_buffer(sut_class: type) -> type:
 def test_the_round_trip_check_catches_responses_paired_with_the_wrong_rows(
     fault, tmp_path, monkeypatch
 ):
-    from harness.inference import driver
+    from greenperf.inference import driver
 
     _speed()  # measured with the healthy SUT
     monkeypatch.setattr(driver, "BatchingSUT", fault(driver.BatchingSUT))
@@ -425,7 +425,7 @@ def test_the_round_trip_check_catches_responses_paired_with_the_wrong_rows(
 
 def test_module_imports_without_torch():
     code = (
-        f"import sys; sys.path.insert(0, {str(REPO)!r}); import harness.inference; "
+        "import sys; import greenperf.inference; "
         "print('torch' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from harness.errors import GreenperfError
-from harness.meters.estimate import (
+from greenperf.errors import GreenperfError
+from greenperf.meters.estimate import (
     DEFAULT_WATTS_PER_LOGICAL_CPU,
     GIB,
     CpuTdpEstimateMeter,

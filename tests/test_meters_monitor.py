@@ -9,8 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from harness.meters import EnergyMonitor
+from greenperf.meters import EnergyMonitor
 
 # The fakes live beside their meters' tests; tests/ is imported as a folder or as a package.
 try:
@@ -146,7 +145,7 @@ def test_samplers_run_only_while_a_window_is_open(tmp_path):
 
 
 def test_importing_the_package_loads_neither_torch_nor_pynvml():
-    code = ("import sys, harness.meters; "
+    code = ("import sys, greenperf.meters; "
             "print(sorted(m for m in ('torch', 'pynvml') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1])

@@ -8,10 +8,9 @@ import types
 from dataclasses import dataclass
 
 import pytest
-
-from harness.errors import GreenperfError
-from harness.meters.base import MeterUnavailable
-from harness.meters.nvml import NvmlMeter
+from greenperf.errors import GreenperfError
+from greenperf.meters.base import MeterUnavailable
+from greenperf.meters.nvml import NvmlMeter
 
 # The real error codes and class names of pynvml, so the meter is tested against the same
 # hierarchy it meets on a GPU machine.

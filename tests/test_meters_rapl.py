@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness.meters import rapl
-from harness.meters.base import MeterUnavailable
-from harness.meters.rapl import RaplMeter, discover_zones
+from greenperf.meters import rapl
+from greenperf.meters.base import MeterUnavailable
+from greenperf.meters.rapl import RaplMeter, discover_zones
 
 MAX_RANGE = 262_143_328_850  # a typical max_energy_range_uj
 

@@ -14,10 +14,9 @@ import sys
 
 import pytest
 import torch
-
-from harness.progress import Progress
-from harness.runner import RunRequest, run_workload
-from harness.workload import get_workload
+from greenperf.progress import Progress
+from greenperf.runner import RunRequest, run_workload
+from greenperf.workload import get_workload
 
 # A hang guard for the five-run acceptance test, not a speed expectation: longer than the
 # harness itself can legitimately take (five runs, each stopped by its 300 s time budget).
@@ -74,7 +73,7 @@ def test_end_to_end_five_runs_pass_check_and_official_checker(tmp_path):
     With ``--threads 1`` (and OMP_NUM_THREADS=1 for any other OpenMP or OpenBLAS pool), so
     that a loaded machine slows it by its share of a core, not by spin-waiting threads."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", "mlp", "--scale", "tiny",
+    run = subprocess.run([sys.executable, "-m", "greenperf.cli", "run", "mlp", "--scale", "tiny",
                           "--runs", "5", "--threads", "1", "--out", str(tmp_path), "--quiet",
                           "--json"],
                          capture_output=True, text=True, env=env, timeout=END_TO_END_TIMEOUT_S)
@@ -88,7 +87,7 @@ def test_end_to_end_five_runs_pass_check_and_official_checker(tmp_path):
     findings = doc["compliance"]["findings"]
     assert len(findings) == 5 * len(doc["compliance"]["rulesets"])
     assert all(f["passed"] for f in findings), findings
-    check = subprocess.run([sys.executable, "-m", "harness.cli", "check",
+    check = subprocess.run([sys.executable, "-m", "greenperf.cli", "check",
                             str(tmp_path / "mlp_tiny_training.json")],
                            capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stdout

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness.errors import GreenperfError, UsageError
-from harness.mlperf_score import infer_ruleset, olympic_average, score_folder
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.mlperf_score import infer_ruleset, olympic_average, score_folder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mlperf_training_v4.0"
 SYSTEM = "ESC8000A-E12-8xH100-PCIE-80GB"

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from harness.progress import Progress
-from harness.runner import RunRequest, run_workload
-from harness.workload import get_workload
+from greenperf.progress import Progress
+from greenperf.runner import RunRequest, run_workload
+from greenperf.workload import get_workload
 
 # ~20 ms per step on top of ~1 ms of work: the slowed toy is many times slower.
 SLEEP = "0.02"
@@ -58,7 +57,7 @@ def baselines(tmp_path_factory) -> dict[str, Path]:
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     from importlib.metadata import entry_points
 
-    if not any(ep.value == "harness.pytest_plugin" for ep in entry_points(group="pytest11")):
+    if not any(ep.value == "greenperf.pytest_plugin" for ep in entry_points(group="pytest11")):
         pytest.fail("the pytest11 entry point 'greenperf' is not installed: run "
                     "`pip install -e .` after changing pyproject.toml")
     pytester.makepyfile(test_user=USER_TESTS.replace("{sleep}", SLEEP))
@@ -118,7 +117,7 @@ def test_a_baseline_without_the_workload_fails_clearly(suite, tmp_path, baseline
     other["scale"] = "standard"  # a result for another scale: nothing to compare with
     folder = tmp_path / "other"
     folder.mkdir()
-    from harness.results import write_result
+    from greenperf.results import write_result
 
     write_result(folder / "toy_standard_training.json", other)
     result = suite.runpytest_subprocess("-k", "test_toy_speed",

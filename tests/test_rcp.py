@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlperf_logging.rcp_checker import rcp_checker as official
-
-from harness.errors import GreenperfError, UsageError
-from harness.rcp import (
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.rcp import (
     FAIL,
     INSUFFICIENT,
     MISSING,
@@ -24,6 +22,7 @@ from harness.rcp import (
     min_acceptable_mean,
     rcp_record_name,
 )
+from mlperf_logging.rcp_checker import rcp_checker as official
 
 FIXTURE_RESNET = (
     Path(__file__).parent

@@ -16,13 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mlperf_logging.rcp_checker import rcp_checker as official
-from test_rcp import _mllog
-
-from harness import cli, rcp
-from harness.checker import check_result
-from harness.progress import Progress
-from harness.references import (
+from greenperf import cli, rcp
+from greenperf.checker import check_result
+from greenperf.progress import Progress
+from greenperf.references import (
     ReferenceResult,
     build_rcps,
     check_against,
@@ -32,10 +29,12 @@ from harness.references import (
     speed_factor,
     two_digits,
 )
-from harness.results import read_result
-from harness.runner import RunRequest, run_workload
-from harness.stats import olympic_mean
-from harness.workload import get_workload
+from greenperf.results import read_result
+from greenperf.runner import RunRequest, run_workload
+from greenperf.stats import olympic_mean
+from greenperf.workload import get_workload
+from mlperf_logging.rcp_checker import rcp_checker as official
+from test_rcp import _mllog
 
 OFFICIAL_BENCHMARK = "resnet"  # epoch-based, 5 submission runs, one run cut at each end
 RULESET = "4.0.0"

@@ -10,23 +10,21 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, greenperf
-
-from harness.account import build_account, resolve_settings
-from harness.carbon import grid_table
-from harness.cli import main
-from harness.meters import EnergyMonitor
-from harness.results import write_result
-from harness.runner import score_phase
+from greenperf.account import build_account, resolve_settings
+from greenperf.carbon import grid_table
+from greenperf.cli import main
+from greenperf.meters import EnergyMonitor
+from greenperf.results import write_result
+from greenperf.runner import score_phase
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory) -> Path:
     """A real 5-run toy result file with estimated CPU energy, as the runner writes it."""
     import torch
-
-    from harness.progress import Progress
-    from harness.runner import RunRequest, run_workload
-    from harness.workload import get_workload
+    from greenperf.progress import Progress
+    from greenperf.runner import RunRequest, run_workload
+    from greenperf.workload import get_workload
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("report")

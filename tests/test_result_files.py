@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error
-
-from harness.results import compute_checksum, read_result, schema_problems, write_result
+from greenperf.results import compute_checksum, read_result, schema_problems, write_result
 
 
 @pytest.fixture(scope="module")
 def toy_result(tmp_path_factory) -> Path:
-    from harness.progress import Progress
-    from harness.runner import RunRequest, run_workload
-    from harness.workload import get_workload
+    from greenperf.progress import Progress
+    from greenperf.runner import RunRequest, run_workload
+    from greenperf.workload import get_workload
 
     out = tmp_path_factory.mktemp("res")
     return run_workload(RunRequest(workload=get_workload("toy"), scale="tiny", runs=3,

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import assert_one_line_error, greenperf
-
-from harness.progress import Progress
-from harness.runner import RunRequest, run_workload
-from harness.workload import get_workload
+from greenperf.progress import Progress
+from greenperf.runner import RunRequest, run_workload
+from greenperf.workload import get_workload
 
 RESNET = (Path(__file__).parent / "fixtures" / "mlperf_training_v4.0" / "ASUSTeK" / "results"
           / "ESC8000A-E12-8xH100-PCIE-80GB" / "resnet")

@@ -1,8 +1,7 @@
 import math
 
 import pytest
-
-from harness.scoring import bootstrap_ci, olympic_score
+from greenperf.scoring import bootstrap_ci, olympic_score
 
 
 def test_olympic_mean_drops_fastest_and_slowest():

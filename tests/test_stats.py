@@ -1,4 +1,4 @@
-"""``harness.stats`` and ``harness.labels``: pure functions, known values, edge cases.
+"""``greenperf.stats`` and ``greenperf.labels``: pure functions, known values, edge cases.
 
 Every test here runs in milliseconds: no result files, no runs.
 """
@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 import pytest
-
-from harness import stats
-from harness.labels import DECLARED, ESTIMATED, LABELS, MEASURED, PARTLY_ESTIMATED, combine
+from greenperf import stats
+from greenperf.labels import DECLARED, ESTIMATED, LABELS, MEASURED, PARTLY_ESTIMATED, combine
 
 # -- olympic mean -------------------------------------------------------------------------------
 

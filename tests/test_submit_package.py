@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import assert_one_line_error
-
-from harness.package import MANIFEST, Limits, build_package, verify_package
-from harness.progress import Progress
-from harness.results import checksum_problem, read_result, write_result
-from harness.runner import RunRequest, run_workload
-from harness.workload import get_workload
+from greenperf.package import MANIFEST, Limits, build_package, verify_package
+from greenperf.progress import Progress
+from greenperf.results import checksum_problem, read_result, write_result
+from greenperf.runner import RunRequest, run_workload
+from greenperf.workload import get_workload
 
 SYSTEM_TOML = """
 submitter = "ACME Labs"
@@ -296,7 +295,7 @@ def test_submit_into_a_folder_it_cannot_write(results: Path, tmp_path: Path,
     # chmod cannot stop root, so the refusal is simulated where the package is created.
     import tempfile
 
-    from harness.cli import main
+    from greenperf.cli import main
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -311,8 +310,8 @@ def test_submit_into_a_folder_it_cannot_write(results: Path, tmp_path: Path,
 def test_submit_refuses_a_package_check_would_refuse(results: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys) -> None:
-    from harness import package as package_module
-    from harness.cli import main
+    from greenperf import package as package_module
+    from greenperf.cli import main
 
     monkeypatch.setattr(package_module, "Limits", lambda: Limits(members=3))
     out = tmp_path / "s.tar.gz"

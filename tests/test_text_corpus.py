@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harness.errors import GreenperfError
-from suites.bert_small.corpus import CLS_ID, MASK_ID, PAD_ID
-from suites.bert_small.tasks import CORRUPTED, eval_mask, make_swap_detection
-from suites.bert_small.text_corpus import (
+from greenperf.errors import GreenperfError
+from greenperf.suites.bert_small.corpus import CLS_ID, MASK_ID, PAD_ID
+from greenperf.suites.bert_small.tasks import CORRUPTED, eval_mask, make_swap_detection
+from greenperf.suites.bert_small.text_corpus import (
     TEXT_SPECIAL_IDS,
     TEXT_SPECIAL_TOKENS,
     UNK_ID,

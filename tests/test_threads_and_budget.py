@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from harness import contention, training
-from harness.progress import Budget, Progress, progress_line, seconds_left
-from harness.training import early_stop_reason
+from greenperf import contention, training
+from greenperf.progress import Budget, Progress, progress_line, seconds_left
+from greenperf.training import early_stop_reason
 
 # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
 _STAT = "cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n"
@@ -61,7 +60,7 @@ def test_thread_choice_is_capped_and_survives_an_unreadable_stat():
 
 
 def test_config_hash_ignores_the_thread_reason_only():
-    from harness.runner import config_hash
+    from greenperf.runner import config_hash
 
     base = {"workload": "mlp", "threads": 1, "threads_reason": "auto: 1 of 2 cores idle"}
     assert config_hash(base) == config_hash({**base, "threads_reason": "--threads"})
@@ -111,7 +110,7 @@ class _FakeLoad:
 
 def _status(foreign: float | None, threads: int,
             busy_warned: bool = False) -> tuple[training._LiveStatus, io.StringIO]:
-    from harness.workload import Recipe
+    from greenperf.workload import Recipe
 
     stream = io.StringIO()
     ctx = training.RunContext(workload=type("W", (), {"name": "mlp"})(), scale="tiny",
@@ -175,9 +174,9 @@ def test_no_early_stop_when_it_fits_or_too_soon_to_tell():
 
 
 def test_suite_stop_keeps_the_result_file_and_says_why(tmp_path, monkeypatch):
-    from harness.progress import Progress as P
-    from harness.runner import EarlyStop, RunRequest, run_workload
-    from harness.workload import get_workload
+    from greenperf.progress import Progress as P
+    from greenperf.runner import EarlyStop, RunRequest, run_workload
+    from greenperf.workload import get_workload
 
     monkeypatch.setattr(training, "EARLY_STOP_MIN_SECONDS", 0.0)
     monkeypatch.setattr(training, "EARLY_STOP_MIN_SHARE", 0.0)
@@ -209,9 +208,8 @@ def test_auto_threads_are_recorded_with_their_reason(tmp_path, run_cli):
 
 def test_resolve_threads_uses_the_reading_and_waits_first_with_wait_quiet(monkeypatch, tmp_path):
     import torch
-
-    from harness import runner
-    from harness.workload import get_workload
+    from greenperf import runner
+    from greenperf.workload import get_workload
 
     calls: list[str] = []
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -88,7 +88,7 @@ def test_ctrl_c_during_run_3_keeps_runs_1_and_2_marked_incomplete(tmp_path):
     # 128 steps of at least 10 ms: run 3 lasts over a second after it has started, however
     # loaded the machine (load only makes it longer).
     env = dict(os.environ, GP_TOY_STEP_SLEEP="0.01")
-    cmd = [sys.executable, "-m", "harness.cli", "run", "toy", "--runs", "5", "--out",
+    cmd = [sys.executable, "-m", "greenperf.cli", "run", "toy", "--runs", "5", "--out",
            str(tmp_path), "--quiet", "--no-compliance", "--threads", "1", "--set",
            "target=0.999", "--set", "eval_every=1024", "--set", "max_samples=4096"]
     # SIGINT's default action in the child, so that its Python turns Ctrl-C into

@@ -19,7 +19,7 @@ whose label is one of ``measured``, ``estimated`` or ``declared``:
 The package, one module per part: ``figures`` (labelled figures), ``prices``, ``settings``,
 ``costs`` (devices, carbon, money), ``energy`` (energy windows summed), ``training`` (phases,
 totals, pre-training amortisation), ``inference`` and ``effort`` (human effort). The labels
-and their combine rule are ``harness.labels``.
+and their combine rule are ``greenperf.labels``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.account.costs import DeviceRate, DeviceUse, device_rate, device_use
-from harness.account.effort import human_effort
-from harness.account.energy import EnergyTotals
-from harness.account.figures import (
+from greenperf.account.costs import DeviceRate, DeviceUse, device_rate, device_use
+from greenperf.account.effort import human_effort
+from greenperf.account.energy import EnergyTotals
+from greenperf.account.figures import (
     DECLARED,
     ESTIMATED,
     JOULES_PER_KWH,
@@ -40,8 +40,8 @@ from harness.account.figures import (
     figure,
     missing,
 )
-from harness.account.inference import inference_account, inference_entry, inference_items
-from harness.account.prices import (
+from greenperf.account.inference import inference_account, inference_entry, inference_items
+from greenperf.account.prices import (
     DEFAULT_PRICES_FILE,
     DEFAULT_PRICES_ORIGIN,
     Price,
@@ -50,8 +50,8 @@ from harness.account.prices import (
     load_prices_file,
     parse_prices,
 )
-from harness.account.settings import AMORTISE_KS, AccountSettings, resolve_settings
-from harness.account.training import (
+from greenperf.account.settings import AMORTISE_KS, AccountSettings, resolve_settings
+from greenperf.account.training import (
     PRETRAIN_PREFIX,
     account_totals,
     amortisation,

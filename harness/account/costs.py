@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.account.figures import derive, figure, missing
-from harness.account.prices import Price, PriceBook
-from harness.account.settings import AccountSettings
-from harness.carbon import GridIntensity
-from harness.labels import ESTIMATED, combine
+from greenperf.account.figures import derive, figure, missing
+from greenperf.account.prices import Price, PriceBook
+from greenperf.account.settings import AccountSettings
+from greenperf.carbon import GridIntensity
+from greenperf.labels import ESTIMATED, combine
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from harness.account.figures import derive, figure, missing
-from harness.labels import DECLARED
+from greenperf.account.figures import derive, figure, missing
+from greenperf.labels import DECLARED
 
 
 def human_effort(declared: Mapping[str, Any], where: str = "system description") -> dict:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.labels import combine
+from greenperf.labels import combine
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A figure is ``{"value": 123.4, "unit": "J", "label": "measured", "source": "..."}``; one that
 cannot be computed has ``value`` None and a ``reason``. A figure derived from others takes the
-weakest of their labels (``harness.labels.combine``).
+weakest of their labels (``greenperf.labels.combine``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from harness.labels import DECLARED, ESTIMATED, LABELS, MEASURED, combine
+from greenperf.labels import DECLARED, ESTIMATED, LABELS, MEASURED, combine
 
 __all__ = ["DECLARED", "ESTIMATED", "JOULES_PER_KWH", "LABELS", "MEASURED", "derive", "figure",
            "missing", "sum_figures"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.account.costs import DeviceUse, carbon_figure, money_figures
-from harness.account.energy import EnergyTotals
-from harness.account.figures import JOULES_PER_KWH, figure, missing
-from harness.account.settings import AccountSettings
-from harness.labels import ESTIMATED, MEASURED, combine
+from greenperf.account.costs import DeviceUse, carbon_figure, money_figures
+from greenperf.account.energy import EnergyTotals
+from greenperf.account.figures import JOULES_PER_KWH, figure, missing
+from greenperf.account.settings import AccountSettings
+from greenperf.labels import ESTIMATED, MEASURED, combine
 
 
 def inference_account(total_joules: float | None, seconds: float, samples: int,

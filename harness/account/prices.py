@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.labels import DECLARED, ESTIMATED
+from greenperf.errors import UsageError
+from greenperf.labels import DECLARED, ESTIMATED
 
 try:  # Python 3.11+
     import tomllib
@@ -186,6 +186,6 @@ def load_prices_file(path: Path) -> PriceBook:
 
 
 def default_prices() -> PriceBook:
-    text = resources.files("harness").joinpath(DEFAULT_PRICES_FILE).read_text(encoding="utf-8")
+    text = resources.files("greenperf").joinpath(DEFAULT_PRICES_FILE).read_text(encoding="utf-8")
     return parse_prices(tomllib.loads(text), f"{DEFAULT_PRICES_FILE}: field ",
                         DEFAULT_PRICES_ORIGIN, ESTIMATED)

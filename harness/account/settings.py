@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.account.prices import PriceBook, default_prices, load_prices_file, parse_prices
-from harness.carbon import GridIntensity, grid_table
-from harness.errors import UsageError
-from harness.labels import DECLARED
+from greenperf.account.prices import PriceBook, default_prices, load_prices_file, parse_prices
+from greenperf.carbon import GridIntensity, grid_table
+from greenperf.errors import UsageError
+from greenperf.labels import DECLARED
 
 AMORTISE_KS = (1, 10, 100)
 

@@ -15,11 +15,11 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.account.costs import DeviceUse, carbon_figure, money_figures
-from harness.account.energy import EnergyTotals, did_run, run_joules
-from harness.account.figures import JOULES_PER_KWH, derive, figure, missing, sum_figures
-from harness.account.settings import AccountSettings
-from harness.labels import MEASURED, combine
+from greenperf.account.costs import DeviceUse, carbon_figure, money_figures
+from greenperf.account.energy import EnergyTotals, did_run, run_joules
+from greenperf.account.figures import JOULES_PER_KWH, derive, figure, missing, sum_figures
+from greenperf.account.settings import AccountSettings
+from greenperf.labels import MEASURED, combine
 
 PRETRAIN_PREFIX = "pretrain"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import package
-from harness.checker import check_result
-from harness.commands.output import emit_json
-from harness.errors import UsageError
-from harness.results import NON_RESULT_DIRS
+from greenperf import package
+from greenperf.checker import check_result
+from greenperf.commands.output import emit_json
+from greenperf.errors import UsageError
+from greenperf.results import NON_RESULT_DIRS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

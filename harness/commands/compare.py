@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands.output import emit_json
-from harness.compare import (
+from greenperf.commands.output import emit_json
+from greenperf.compare import (
     DEFAULT_ALPHA,
     compare_paths,
     parse_threshold,
     render_markdown,
     render_text,
 )
-from harness.errors import UsageError
+from greenperf.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.commands.output import emit_json, table
-from harness.mlperf_import import import_folder
-from harness.results import ensure_writable_dir
+from greenperf.commands.output import emit_json, table
+from greenperf.mlperf_import import import_folder
+from greenperf.results import ensure_writable_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:

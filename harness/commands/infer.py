@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.commands.output import emit_json, table
-from harness.errors import UsageError
-from harness.inference import Scenario
-from harness.progress import Progress
-from harness.workload import check_scale, get_suite, get_workload
+from greenperf.commands.output import emit_json, table
+from greenperf.errors import UsageError
+from greenperf.inference import Scenario
+from greenperf.progress import Progress
+from greenperf.workload import check_scale, get_suite, get_workload
 
 SCENARIOS = [s.value.lower() for s in Scenario]
 
@@ -53,9 +53,9 @@ def serve_and_measure(workload_name: str, scenarios: list[str], modes: list[str]
                       region: str | None = None, prices: Path | None = None,
                       quiet: bool = False) -> list[Path]:
     """Load (or train) the model, then run each scenario; returns the result files."""
-    from harness.commands.run import energy_monitor_factory
-    from harness.results import ensure_writable_dir
-    from harness.serving import infer, model_from_checkpoint, model_from_result
+    from greenperf.commands.run import energy_monitor_factory
+    from greenperf.results import ensure_writable_dir
+    from greenperf.serving import infer, model_from_checkpoint, model_from_result
 
     workload = get_workload(workload_name)
     out = ensure_writable_dir(out)
@@ -65,7 +65,7 @@ def serve_and_measure(workload_name: str, scenarios: list[str], modes: list[str]
         check_scale(workload, scale)
         served = model_from_checkpoint(checkpoint, workload, scale, data_dir, device)
     else:
-        from harness.runner import RunRequest, run_workload
+        from greenperf.runner import RunRequest, run_workload
 
         check_scale(workload, scale)
         trained = run_workload(RunRequest(

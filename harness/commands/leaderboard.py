@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.output import emit_json
-from harness.errors import CheckFailed
-from harness.leaderboard import render_site
-from harness.leaderboard.load import DEFAULT_MAX_FILE_BYTES
+from greenperf.commands.output import emit_json
+from greenperf.errors import CheckFailed
+from greenperf.leaderboard import render_site
+from greenperf.leaderboard.load import DEFAULT_MAX_FILE_BYTES
 
 
 def register(sub: argparse._SubParsersAction) -> None:

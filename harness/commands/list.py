@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from harness.commands.output import emit_json, table
-from harness.workload import available_suites, available_workloads
+from greenperf.commands.output import emit_json, table
+from greenperf.workload import available_suites, available_workloads
 
 
 def register(sub: argparse._SubParsersAction) -> None:

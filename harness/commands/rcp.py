@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.output import emit_json, table
-from harness.errors import UsageError
-from harness.references import build_rcps, reference_results, write_rcps
+from greenperf.commands.output import emit_json, table
+from greenperf.errors import UsageError
+from greenperf.references import build_rcps, reference_results, write_rcps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _submission_runs(workload: str) -> int | None:
-    from harness.workload import available_workloads
+    from greenperf.workload import available_workloads
 
     installed = available_workloads().get(workload)
     return installed.submission_runs if installed is not None else None

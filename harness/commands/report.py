@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.account import (
+from greenperf.account import (
     AccountSettings,
     DeviceUse,
     Price,
@@ -20,9 +20,9 @@ from harness.account import (
     device_rate,
     resolve_settings,
 )
-from harness.commands.output import emit_json, table
-from harness.errors import UsageError
-from harness.results import read_result
+from greenperf.commands.output import emit_json, table
+from greenperf.errors import UsageError
+from greenperf.results import read_result
 
 _SI = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 _SCALED_UNITS = {"J", "W", "gCO2e", "B"}

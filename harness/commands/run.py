@@ -8,13 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from harness import contention, distributed
-from harness.commands.infer import print_summary, serve_and_measure, summarise
-from harness.commands.output import emit_json, table
-from harness.errors import UsageError
-from harness.progress import Progress
-from harness.runner import EarlyStop, RunRequest, run_workload
-from harness.workload import get_suite, get_workload
+from greenperf import contention, distributed
+from greenperf.commands.infer import print_summary, serve_and_measure, summarise
+from greenperf.commands.output import emit_json, table
+from greenperf.errors import UsageError
+from greenperf.progress import Progress
+from greenperf.runner import EarlyStop, RunRequest, run_workload
+from greenperf.workload import get_suite, get_workload
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -206,7 +206,7 @@ def _serve(workload: str, result: Path, suite, args: argparse.Namespace) -> list
 
 def energy_monitor_factory(cpu_tdp_watts: float | None):
     """An EnergyMonitor per workload run: NVML on CUDA devices, RAPL or a TDP estimate."""
-    from harness.meters import EnergyMonitor
+    from greenperf.meters import EnergyMonitor
 
     def make(device: str) -> EnergyMonitor:
         on_gpu = device.startswith("cuda")

@@ -12,11 +12,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness import compliance
-from harness.commands.output import emit_json, table
-from harness.errors import UsageError
-from harness.mlperf_import import greenperf_log_spec
-from harness.mlperf_score import FolderScore, score_folder
+from greenperf import compliance
+from greenperf.commands.output import emit_json, table
+from greenperf.errors import UsageError
+from greenperf.mlperf_import import greenperf_log_spec
+from greenperf.mlperf_score import FolderScore, score_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:

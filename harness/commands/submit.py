@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands.output import emit_json
-from harness.package import build_package
+from greenperf.commands.output import emit_json
+from greenperf.package import build_package
 
 
 def register(sub: argparse._SubParsersAction) -> None:

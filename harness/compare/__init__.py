@@ -39,20 +39,20 @@ so their times measure the neighbour as much as the code.
 samples/s is worse by the same factor (1.25) as a time that grows from 80 to 100 s.
 
 The package: ``verdict`` (metric model, thresholds and the verdict rule; the statistics are
-``harness.stats``), ``series`` (metric values out of result documents), ``files`` (result
+``greenperf.stats``), ``series`` (metric values out of result documents), ``files`` (result
 files and folders, matched) and ``render`` (text and Markdown tables).
 """
 
-from harness.compare.files import compare_paths, load_side
-from harness.compare.render import render_markdown, render_text, rows, summary_line
-from harness.compare.series import (
+from greenperf.compare.files import compare_paths, load_side
+from greenperf.compare.render import render_markdown, render_text, rows, summary_line
+from greenperf.compare.series import (
     compare_docs,
     inference_series,
     key_text,
     result_key,
     training_series,
 )
-from harness.compare.verdict import (
+from greenperf.compare.verdict import (
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
     HIGHER,

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.compare.series import compare_docs, key_text, result_key
-from harness.compare.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD, Comparison
-from harness.errors import GreenperfError, UsageError
-from harness.results import NON_RESULT_DIRS, checksum_problem, read_result
+from greenperf.compare.series import compare_docs, key_text, result_key
+from greenperf.compare.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD, Comparison
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.results import NON_RESULT_DIRS, checksum_problem, read_result
 
 
 def load_side(path: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from harness.compare.verdict import (
+from greenperf.compare.verdict import (
     IMPROVED,
     NO_DATA,
     REGRESSED,
@@ -51,7 +51,7 @@ def summary_line(comparison: Comparison) -> str:
 
 
 def render_text(comparison: Comparison) -> str:
-    from harness.commands.output import table
+    from greenperf.commands.output import table
 
     lines = [table(rows(comparison), _HEADER), "", summary_line(comparison)]
     lines += _reason_lines(comparison)

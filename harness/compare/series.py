@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.compare.verdict import (
+from greenperf.compare.verdict import (
     HIGHER,
     LOWER,
     NO_DATA,

@@ -1,6 +1,6 @@
 """One metric, baseline against candidate: the comparison model and the verdict rule.
 
-The numbers come from ``harness.stats``: ratio of medians with its bootstrap interval, and the
+The numbers come from ``greenperf.stats``: ratio of medians with its bootstrap interval, and the
 one-sided Mann-Whitney U test; what they mean for a CI gate is the package's doc.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness import stats
-from harness.errors import UsageError
+from greenperf import stats
+from greenperf.errors import UsageError
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01

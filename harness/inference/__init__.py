@@ -4,13 +4,13 @@ LoadGen, in the Offline, SingleStream, MultiStream and Server scenarios.
 Importing this package does not import torch.
 """
 
-from harness.inference.calibrate import direct_predictions, direct_quality, measure_speed
-from harness.inference.driver import run_loadgen
-from harness.inference.logs import DetailLog, parse_detail, read_accuracy_log, summary_verdict
-from harness.inference.measure import run_inference
-from harness.inference.result import AccuracyReport, InferenceResult, LatencyStats, ServerTrial
-from harness.inference.server_search import find_server_qps, search_peak_qps
-from harness.inference.settings import (
+from greenperf.inference.calibrate import direct_predictions, direct_quality, measure_speed
+from greenperf.inference.driver import run_loadgen
+from greenperf.inference.logs import DetailLog, parse_detail, read_accuracy_log, summary_verdict
+from greenperf.inference.measure import run_inference
+from greenperf.inference.result import AccuracyReport, InferenceResult, LatencyStats, ServerTrial
+from greenperf.inference.server_search import find_server_qps, search_peak_qps
+from greenperf.inference.settings import (
     LoadGenSettings,
     Mode,
     ModelSpeed,
@@ -20,7 +20,7 @@ from harness.inference.settings import (
     settings_for,
     standard_settings,
 )
-from harness.inference.target import InferenceTarget, check_target
+from greenperf.inference.target import InferenceTarget, check_target
 
 __all__ = [
     "AccuracyReport",

@@ -8,9 +8,8 @@ import statistics
 import time
 
 import numpy as np
-
-from harness.inference.settings import ModelSpeed
-from harness.inference.target import InferenceTarget, check_target
+from greenperf.inference.settings import ModelSpeed
+from greenperf.inference.target import InferenceTarget, check_target
 
 MULTI_STREAM_SAMPLES = 8  # LoadGen's samples per MultiStream query (mlperf.conf)
 

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
-
-from harness.errors import GreenperfError, UsageError
-from harness.inference.calibrate import direct_quality
-from harness.inference.logs import (
+from greenperf.errors import GreenperfError, UsageError
+from greenperf.inference.calibrate import direct_quality
+from greenperf.inference.logs import (
     ACCURACY_FILE,
     DETAIL_FILE,
     SUMMARY_FILE,
@@ -24,10 +23,10 @@ from harness.inference.logs import (
     read_accuracy_log,
     summary_verdict,
 )
-from harness.inference.result import AccuracyReport, InferenceResult, LatencyStats
-from harness.inference.settings import LoadGenSettings, Mode, ModelSpeed, Scenario, settings_for
-from harness.inference.sut import BatchingSUT
-from harness.inference.target import InferenceTarget, check_target
+from greenperf.inference.result import AccuracyReport, InferenceResult, LatencyStats
+from greenperf.inference.settings import LoadGenSettings, Mode, ModelSpeed, Scenario, settings_for
+from greenperf.inference.sut import BatchingSUT
+from greenperf.inference.target import InferenceTarget, check_target
 
 # LoadGen keeps process-wide state; two tests at once would mix their logs.
 _LOADGEN_LOCK = threading.Lock()

@@ -6,12 +6,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from harness.inference.calibrate import measure_speed
-from harness.inference.driver import probe_offline_sps, run_loadgen
-from harness.inference.result import InferenceResult
-from harness.inference.server_search import find_server_qps
-from harness.inference.settings import Mode, ModelSpeed, Scenario, offline_qps_margin, settings_for
-from harness.inference.target import InferenceTarget, check_target
+from greenperf.inference.calibrate import measure_speed
+from greenperf.inference.driver import probe_offline_sps, run_loadgen
+from greenperf.inference.result import InferenceResult
+from greenperf.inference.server_search import find_server_qps
+from greenperf.inference.settings import (
+    Mode,
+    ModelSpeed,
+    Scenario,
+    offline_qps_margin,
+    settings_for,
+)
+from greenperf.inference.target import InferenceTarget, check_target
 
 PROBE_FOLDER = "offline_probe"
 OFFLINE_ATTEMPTS = 3  # an Offline run that ends too soon is resized at most twice

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.inference.logs import DetailLog
+from greenperf.inference.logs import DetailLog
 
 # Percentile labels as LoadGen writes them in its detail-log keys.
 _PERCENTILES = {

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.inference.driver import probe_offline_sps, run_loadgen
-from harness.inference.result import InferenceResult, ServerTrial
-from harness.inference.settings import PROFILES, LoadGenSettings, Mode, ModelSpeed, Scenario
-from harness.inference.target import InferenceTarget
+from greenperf.errors import UsageError
+from greenperf.inference.driver import probe_offline_sps, run_loadgen
+from greenperf.inference.result import InferenceResult, ServerTrial
+from greenperf.inference.settings import PROFILES, LoadGenSettings, Mode, ModelSpeed, Scenario
+from greenperf.inference.target import InferenceTarget
 
 GROWTH = 2.0  # bracketing step, up or down
 # Server capacity sits below Offline throughput: per-query issue overhead and the

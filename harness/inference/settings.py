@@ -17,7 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import UsageError
+from greenperf.errors import UsageError
 
 
 class Scenario(str, enum.Enum):

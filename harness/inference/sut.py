@@ -35,9 +35,8 @@ from typing import Any
 
 import mlperf_loadgen as lg
 import numpy as np
-
-from harness.errors import GreenperfError
-from harness.inference.target import InferenceTarget
+from greenperf.errors import GreenperfError
+from greenperf.inference.target import InferenceTarget
 
 
 def _caller_torch_threads() -> int | None:

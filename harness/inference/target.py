@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-
-from harness.errors import GreenperfError
+from greenperf.errors import GreenperfError
 
 
 @runtime_checkable

@@ -7,8 +7,8 @@ result with its runs, curves, energy and logs (drawn by the page's own script fr
 file embedded in it; see ``page.py``).
 """
 
-from harness.leaderboard.load import Loaded, Skipped, find_result_files, load_one
-from harness.leaderboard.site import RenderSummary, render_site, slugify
+from greenperf.leaderboard.load import Loaded, Skipped, find_result_files, load_one
+from greenperf.leaderboard.site import RenderSummary, render_site, slugify
 
 __all__ = ["Loaded", "RenderSummary", "Skipped", "find_result_files", "load_one", "render_site",
            "slugify"]

@@ -7,9 +7,8 @@ comes from a result file passes through ``escape``; only our own fixed markup go
 
 from __future__ import annotations
 
+from greenperf.leaderboard.rows import Cell, Column, Row
 from markupsafe import Markup, escape
-
-from harness.leaderboard.rows import Cell, Column, Row
 
 _LABEL_CLASSES = {"measured": "measured", "estimated": "estimated", "declared": "declared",
                   "partly estimated": "partly", "imported": "imported", "reference": "reference",

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.errors import UsageError
-from harness.leaderboard.records import BadField, Record, parse_record
-from harness.results import NON_RESULT_DIRS, compute_checksum
+from greenperf.errors import UsageError
+from greenperf.leaderboard.records import BadField, Record, parse_record
+from greenperf.results import NON_RESULT_DIRS, compute_checksum
 
 # A result file is tens of kilobytes; anything far larger is not one we should parse.
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024

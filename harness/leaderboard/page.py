@@ -13,14 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from greenperf.labels import ESTIMATED, MEASURED
+from greenperf.leaderboard import fmt
+from greenperf.leaderboard.load import Loaded
+from greenperf.leaderboard.records import Phase, Scenario
+from greenperf.leaderboard.rows import accelerator, badges, energy_figure
+from greenperf.leaderboard.tree import scalar_text
 from markupsafe import Markup
-
-from harness.labels import ESTIMATED, MEASURED
-from harness.leaderboard import fmt
-from harness.leaderboard.load import Loaded
-from harness.leaderboard.records import Phase, Scenario
-from harness.leaderboard.rows import accelerator, badges, energy_figure
-from harness.leaderboard.tree import scalar_text
 
 # Parts of the account that say how it was computed (region, prices, devices), shown apart
 # from its figures.

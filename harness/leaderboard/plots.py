@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from greenperf.leaderboard import fmt
+from greenperf.leaderboard.rows import Group, Row
+from greenperf.leaderboard.svg import Bar, Point, Series, bars, lines, scatter
 from markupsafe import Markup
-
-from harness.leaderboard import fmt
-from harness.leaderboard.rows import Group, Row
-from harness.leaderboard.svg import Bar, Point, Series, bars, lines, scatter
 
 MAX_CURVES = 10
 MAX_BARS = 30

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from math import isfinite
 from typing import Any
 
-from harness.results import SCHEMA_VERSION
+from greenperf.results import SCHEMA_VERSION
 
 
 class BadField(Exception):

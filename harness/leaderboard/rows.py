@@ -13,11 +13,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.labels import DECLARED, ESTIMATED, combine
-from harness.leaderboard import fmt
-from harness.leaderboard.load import Loaded
-from harness.leaderboard.records import Phase, Record, Run, Scenario
-from harness.leaderboard.tree import Figure, dig, read_figure
+from greenperf.labels import DECLARED, ESTIMATED, combine
+from greenperf.leaderboard import fmt
+from greenperf.leaderboard.load import Loaded
+from greenperf.leaderboard.records import Phase, Record, Run, Scenario
+from greenperf.leaderboard.tree import Figure, dig, read_figure
 
 
 @dataclass

@@ -40,13 +40,10 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
-from harness import __version__
-from harness.errors import GreenperfError
-from harness.leaderboard import fragments, plots
-from harness.leaderboard.load import (
+from greenperf import __version__
+from greenperf.errors import GreenperfError
+from greenperf.leaderboard import fragments, plots
+from greenperf.leaderboard.load import (
     DEFAULT_MAX_FILE_BYTES,
     Loaded,
     Refused,
@@ -55,9 +52,9 @@ from harness.leaderboard.load import (
     load_one,
     open_regular,
 )
-from harness.leaderboard.page import LogLink, result_context
-from harness.leaderboard.records import Record
-from harness.leaderboard.rows import (
+from greenperf.leaderboard.page import LogLink, result_context
+from greenperf.leaderboard.records import Record
+from greenperf.leaderboard.rows import (
     Entry,
     Group,
     build_groups,
@@ -65,7 +62,9 @@ from harness.leaderboard.rows import (
     ranking_columns_around_speedup,
     sustainability_columns,
 )
-from harness.results import ensure_writable_dir
+from greenperf.results import ensure_writable_dir
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 PAGES = "r"
 LOGS = "logs"
@@ -111,7 +110,7 @@ def slug_for(record: Record, uid: str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("harness.leaderboard", "templates"), autoescape=True,
+    env = Environment(loader=PackageLoader("greenperf.leaderboard", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(tag=fragments.tag, badge_list=fragments.badge_list)
     return env

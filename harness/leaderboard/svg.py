@@ -11,9 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from greenperf.leaderboard.fmt import short
 from markupsafe import Markup, escape
-
-from harness.leaderboard.fmt import short
 
 WIDTH = 640
 PLOT_HEIGHT = 300

@@ -3,7 +3,7 @@
 The system description, software versions and the sustainability account are shown through
 this one generic reader, so an unexpected shape in a stranger's file shows as text and never
 breaks a page. A figure is the account's ``{"value", "unit", "label", "source", ...}`` object
-(``harness.account``); its label (measured / estimated / declared) travels to the row.
+(``greenperf.account``); its label (measured / estimated / declared) travels to the row.
 """
 
 from __future__ import annotations

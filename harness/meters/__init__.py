@@ -1,6 +1,6 @@
 """Energy meters: NVML (GPU), RAPL (CPU) and labelled estimates, behind one window API.
 
-    from harness.meters import EnergyMonitor
+    from greenperf.meters import EnergyMonitor
     with EnergyMonitor() as monitor:
         monitor.begin_window("run")
         ...
@@ -9,7 +9,7 @@
 Importing this package is cheap: no torch, and pynvml only when a GPU meter is built.
 """
 
-from harness.meters.base import (
+from greenperf.meters.base import (
     ESTIMATED,
     MEASURED,
     PARTLY_ESTIMATED,
@@ -19,15 +19,15 @@ from harness.meters.base import (
     UnavailableMeter,
     WindowMeasurement,
 )
-from harness.meters.estimate import (
+from greenperf.meters.estimate import (
     CpuPowerBasis,
     CpuTdpEstimateMeter,
     RamEstimateMeter,
     choose_cpu_power,
 )
-from harness.meters.monitor import EnergyMonitor, WindowHandle
-from harness.meters.nvml import NvmlMeter
-from harness.meters.rapl import RaplMeter
+from greenperf.meters.monitor import EnergyMonitor, WindowHandle
+from greenperf.meters.nvml import NvmlMeter
+from greenperf.meters.rapl import RaplMeter
 
 __all__ = [
     "ESTIMATED",

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-# The labels and their combine rule live in harness.labels; every meter names them through here.
-from harness.labels import ESTIMATED as ESTIMATED
-from harness.labels import MEASURED as MEASURED
-from harness.labels import PARTLY_ESTIMATED as PARTLY_ESTIMATED
-from harness.labels import combine
+# The labels and their combine rule live in greenperf.labels; every meter names them through here.
+from greenperf.labels import ESTIMATED as ESTIMATED
+from greenperf.labels import MEASURED as MEASURED
+from greenperf.labels import PARTLY_ESTIMATED as PARTLY_ESTIMATED
+from greenperf.labels import combine
 
 # Plots of power over time need a few hundred points at most; more only bloats result files.
 MAX_TRACE_POINTS = 500

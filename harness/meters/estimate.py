@@ -39,8 +39,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import GreenperfError
-from harness.meters.base import (
+from greenperf.errors import GreenperfError
+from greenperf.meters.base import (
     ESTIMATED,
     EnergyReading,
     SampledMeter,
@@ -111,7 +111,7 @@ class CpuTdpEntry:
 def load_tdp_table(path: Path | None = None) -> list[CpuTdpEntry]:
     """Read the CPU TDP table (the shipped ``cpu_tdp.json`` unless ``path`` is given)."""
     if path is None:
-        text = resources.files("harness.meters").joinpath("cpu_tdp.json").read_text()
+        text = resources.files("greenperf.meters").joinpath("cpu_tdp.json").read_text()
         where = "harness/meters/cpu_tdp.json"
     else:
         text = path.read_text()

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.meters.base import Meter, MeterUnavailable, UnavailableMeter, WindowMeasurement
-from harness.meters.estimate import (
+from greenperf.meters.base import Meter, MeterUnavailable, UnavailableMeter, WindowMeasurement
+from greenperf.meters.estimate import (
     CPUINFO_PATH,
     DEFAULT_SAMPLE_INTERVAL_S,
     RAM_WATTS_PER_GIB,
@@ -31,9 +31,9 @@ from harness.meters.estimate import (
     RamEstimateMeter,
     choose_cpu_power,
 )
-from harness.meters.nvml import DEFAULT_SAMPLE_INTERVAL_S as GPU_SAMPLE_INTERVAL_S
-from harness.meters.nvml import NvmlMeter
-from harness.meters.rapl import DEFAULT_POLL_INTERVAL_S, POWERCAP_ROOT, RaplMeter
+from greenperf.meters.nvml import DEFAULT_SAMPLE_INTERVAL_S as GPU_SAMPLE_INTERVAL_S
+from greenperf.meters.nvml import NvmlMeter
+from greenperf.meters.rapl import DEFAULT_POLL_INTERVAL_S, POWERCAP_ROOT, RaplMeter
 
 
 @dataclass

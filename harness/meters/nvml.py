@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from harness.errors import GreenperfError
-from harness.meters.base import (
+from greenperf.errors import GreenperfError
+from greenperf.meters.base import (
     MEASURED,
     EnergyReading,
     MeterUnavailable,

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.meters.base import (
+from greenperf.meters.base import (
     MEASURED,
     EnergyReading,
     MeterUnavailable,

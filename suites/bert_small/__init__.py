@@ -1,5 +1,5 @@
 """The BERT-small reference workload (registered as entry point ``bert_small``)."""
 
-from suites.bert_small.workload import workload
+from greenperf.suites.bert_small.workload import workload
 
 __all__ = ["workload"]

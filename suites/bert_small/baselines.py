@@ -14,8 +14,7 @@ Classification: the majority class, and a softmax regression on bag-of-n-gram co
 from __future__ import annotations
 
 import numpy as np
-
-from suites.bert_small.corpus import (
+from greenperf.suites.bert_small.corpus import (
     LAYOUT,
     MASK_ID,
     N_FEATURES,
@@ -26,7 +25,7 @@ from suites.bert_small.corpus import (
     AgreeLang,
     Role,
 )
-from suites.bert_small.tasks import ACCEPTABLE, CORRUPTED, MaskedTokens
+from greenperf.suites.bert_small.tasks import ACCEPTABLE, CORRUPTED, MaskedTokens
 
 
 def _ordinary(tokens: np.ndarray, special_ids: tuple[int, ...]) -> np.ndarray:

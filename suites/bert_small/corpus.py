@@ -18,7 +18,7 @@ Sentences run on until the document holds ``seq_len - 1`` tokens (the last one i
 ``[CLS]`` is prepended. Sampling is vectorised over documents with inverse-CDF lookups, and every
 draw comes from a local stream, so a (language seed, sample seed) pair fixes the documents.
 
-**The same bytes on every machine.** Draws come from ``harness.bitexact.Stream`` (raw
+**The same bytes on every machine.** Draws come from ``greenperf.bitexact.Stream`` (raw
 bit-generator words), the Zipf weights from its series ``power``, normalising sums from
 ``math.fsum`` and cumulative sums in one fixed order, so the probability tables, and with them
 every token, are identical whatever the CPU's instruction set or the numpy version.
@@ -32,9 +32,8 @@ from dataclasses import dataclass, fields
 from enum import IntEnum
 
 import numpy as np
-
-from harness import bitexact
-from harness.errors import GreenperfError
+from greenperf import bitexact
+from greenperf.errors import GreenperfError
 
 # Keys of the random streams (with the seeds): the language's tables, and document samples.
 LANGUAGE_STREAM = 0xA62EE

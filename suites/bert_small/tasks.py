@@ -13,7 +13,7 @@
 
 Labels: ``ACCEPTABLE`` (1) for untouched documents, ``CORRUPTED`` (0) for changed ones.
 
-Every draw comes from ``harness.bitexact.Stream``, so a task built from the same documents and
+Every draw comes from ``greenperf.bitexact.Stream``, so a task built from the same documents and
 seed is the same bytes on every machine.
 """
 
@@ -22,10 +22,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
-from harness.bitexact import Stream
-from harness.errors import GreenperfError
-from suites.bert_small.corpus import (
+from greenperf.bitexact import Stream
+from greenperf.errors import GreenperfError
+from greenperf.suites.bert_small.corpus import (
     LAYOUT,
     MASK_ID,
     N_FEATURES,

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from harness.errors import GreenperfError
-from suites.bert_small.corpus import CLS_ID, PAD_ID, SEQ_LEN, SPECIAL_TOKENS, Documents
+from greenperf.errors import GreenperfError
+from greenperf.suites.bert_small.corpus import CLS_ID, PAD_ID, SEQ_LEN, SPECIAL_TOKENS, Documents
 
 UNK_ID = len(SPECIAL_TOKENS)
 TEXT_SPECIAL_TOKENS: tuple[str, ...] = (*SPECIAL_TOKENS, "[UNK]")

@@ -2,7 +2,7 @@
 
 Corpus: AgreeLang-2, a procedural hidden-Markov language whose verb suffixes and
 sentence-final pronouns agree with a subject across prepositional-phrase
-attractors, with a latent document topic (``suites.bert_small.corpus``).
+attractors, with a latent document topic (``greenperf.suites.bert_small.corpus``).
 
 * ``pretrain``: masked-token accuracy on 500 held-out documents (15% masked with
   a fixed seed). Baselines (benchmarks/bench_corpus.py): unigram 6.3%, left
@@ -37,19 +37,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from harness.bitexact import little_endian
-from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
-from suites.bert_small.corpus import MASK_ID, SPECIAL_IDS, AgreeLang
-from suites.bert_small.model import BertConfig, BertSmall, no_decay_groups
-from suites.bert_small.tasks import (
+from greenperf.bitexact import little_endian
+from greenperf.suites.bert_small.corpus import MASK_ID, SPECIAL_IDS, AgreeLang
+from greenperf.suites.bert_small.model import BertConfig, BertSmall, no_decay_groups
+from greenperf.suites.bert_small.tasks import (
     TRAIN_MASK_RATE,
     eval_mask,
     make_classification,
     make_swap_detection,
 )
-from suites.bert_small.text_corpus import TEXT_SPECIAL_IDS, load_text_corpus
-from suites.common.classification import ClassificationPhase, adamw_warmup_linear
+from greenperf.suites.bert_small.text_corpus import TEXT_SPECIAL_IDS, load_text_corpus
+from greenperf.suites.common.classification import ClassificationPhase, adamw_warmup_linear
+from greenperf.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
 
 LANGUAGE_SEED = 0
 PRETRAIN_SEEDS = (7, 10_007)  # train, eval documents

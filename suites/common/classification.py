@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from harness.workload import Phase, PhaseData, Recipe
+from greenperf.workload import Phase, PhaseData, Recipe
 
 
 def epoch_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,

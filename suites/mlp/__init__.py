@@ -1,5 +1,5 @@
 """The MLP reference workload (registered as entry point ``mlp``)."""
 
-from suites.mlp.workload import workload
+from greenperf.suites.mlp.workload import workload
 
 __all__ = ["workload"]

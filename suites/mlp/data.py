@@ -8,7 +8,7 @@ state; this makes 50k in well under a second. Given the same random draws, the b
 reproduce the per-sample recipe (tests/test_data_mnist1d.py replays it); the draws themselves
 come from a different generator, so the data follows the package's distribution, not its bits.
 
-**The same bytes on every machine.** Random draws come from ``harness.bitexact.Stream`` (raw
+**The same bytes on every machine.** Random draws come from ``greenperf.bitexact.Stream`` (raw
 bit-generator words; its normal draws are a 12-term Irwin-Hall sum, which stands in for the
 recipe's Gaussian noise), the Gaussian kernel from its series ``exp``, and every reduction
 (template whitening, the final standardisation) adds in one fixed order. Only element-wise
@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from harness import bitexact
-from harness.errors import GreenperfError
+from greenperf import bitexact
+from greenperf.errors import GreenperfError
 
 # Constants of the published recipe (mnist1d.data.get_dataset_args).
 TEMPLATE_LEN = 12

@@ -1,6 +1,6 @@
 """MLP on MNIST-1D: the quickest reference workload.
 
-Data: MNIST-1D (Greydanus 2020) generated locally by ``suites.mlp.data``, 40k
+Data: MNIST-1D (Greydanus 2020) generated locally by ``greenperf.suites.mlp.data``, 40k
 train / 10k test, so the MLP no longer overfits as on the 4k split. A linear
 model plateaus near 33% on it (benchmarks/bench_mlp_baselines.py), far below
 the target. With ``--data-dir`` a local MNIST (IDX) copy is used instead.
@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
-from suites.common.classification import ClassificationPhase, steps_for, warmup_cosine
-from suites.mlp.data import load_mnist_idx, make_mnist1d
-from suites.mlp.model import make_mlp
+from greenperf.suites.common.classification import ClassificationPhase, steps_for, warmup_cosine
+from greenperf.suites.mlp.data import load_mnist_idx, make_mnist1d
+from greenperf.suites.mlp.model import make_mlp
+from greenperf.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
 
 DATA_SEED = 42
 SIZES = {  # scale -> (train, test) samples of the generated set

@@ -1,5 +1,5 @@
 """The ResNet reference workload (registered as entry point ``resnet``)."""
 
-from suites.resnet.workload import workload
+from greenperf.suites.resnet.workload import workload
 
 __all__ = ["workload"]

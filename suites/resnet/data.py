@@ -10,7 +10,7 @@ coverage mask from a signed-distance function. Every layer of every image is the
 its own affine map and sampled bilinearly from its mask.
 
 **The same bytes on every machine.** Everything is computed with numpy in float64 from
-``harness.bitexact``: random numbers from raw bit-generator words, rotations from a table of
+``greenperf.bitexact``: random numbers from raw bit-generator words, rotations from a table of
 exactly reproducible cosines, and only single IEEE operations applied element-wise (no ``sum``,
 ``matmul``, ``grid_sample`` or transcendental function over arrays), so neither the CPU's
 instruction set, nor the thread count, nor the library versions change a single pixel. The
@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from harness.bitexact import Stream, cos_sin_table, cos_sin_turns, little_endian
-from harness.errors import GreenperfError
+from greenperf.bitexact import Stream, cos_sin_table, cos_sin_turns, little_endian
+from greenperf.errors import GreenperfError
 
 CLASS_NAMES: tuple[str, ...] = (
     "disk",

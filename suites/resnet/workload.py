@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
-from suites.common.classification import ClassificationPhase, adamw_warmup_linear
-from suites.resnet.data import checksum, load_cifar10_binary, make_shapes, normalize
-from suites.resnet.model import parameter_groups, resnet
+from greenperf.suites.common.classification import ClassificationPhase, adamw_warmup_linear
+from greenperf.suites.resnet.data import checksum, load_cifar10_binary, make_shapes, normalize
+from greenperf.suites.resnet.model import parameter_groups, resnet
+from greenperf.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
 
 TRAIN_SEED, EVAL_SEED = 1, 10_001
 SIZES = {"tiny": (50_000, 2_000), "standard": (500_000, 10_000)}

@@ -19,8 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from harness.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
+from greenperf.workload import DatasetInfo, Phase, PhaseData, Recipe, Workload
 
 RECIPE = Recipe(batch_size=32, eval_every=256, max_samples=20_000, max_seconds=60.0,
                 target=0.9, learning_rate=0.05,
